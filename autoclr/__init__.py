@@ -1,0 +1,28 @@
+"""autoclr: cyclical learning rates for skorch nets, with bounds found automatically.
+
+``AutoCLR(net).fit(X, y)`` runs an LR range test, reads ``base_lr`` and
+``max_lr`` off the validation curve, and trains the net with
+``torch.optim.lr_scheduler.CyclicLR`` (Smith, 2017).
+"""
+
+from ._detect import Bounds, BoundsWarning, accuracy_bounds, detect_bounds, loss_bounds
+from ._estimator import AutoCLR, Suggestion
+from ._range_test import RangeTestResult, range_test
+from ._schedule import CyclePlan, cyclic_lr_callback, plan_cycles
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AutoCLR",
+    "Bounds",
+    "BoundsWarning",
+    "CyclePlan",
+    "RangeTestResult",
+    "Suggestion",
+    "accuracy_bounds",
+    "cyclic_lr_callback",
+    "detect_bounds",
+    "loss_bounds",
+    "plan_cycles",
+    "range_test",
+]

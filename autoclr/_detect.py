@@ -1,0 +1,355 @@
+"""Bound detection: read ``base_lr`` and ``max_lr`` off an LR range test curve.
+
+Pure numpy/scipy, no torch, so every rule is testable on synthetic curves.
+Detectors share one signature, ``(lrs, scores, losses_lrs, losses) -> Bounds``
+and are chosen by name through :func:`detect_bounds`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+__all__ = ["Bounds", "BoundsWarning", "detect_bounds", "DETECTORS"]
+
+#: fraction of the total rise of the smoothed score that marks the onset
+ONSET_FRACTION = 0.10
+#: fraction of the total rise of the smoothed score that marks the plateau
+PLATEAU_FRACTION = 0.90
+#: base_lr is never further than this factor below max_lr
+MAX_RATIO = 20.0
+#: base_lr is at least this factor below max_lr
+MIN_RATIO = 2.0
+#: ratio max_lr / base_lr of the paper's shortcut, used by the loss rule and fallbacks
+SHORTCUT_RATIO = 4.0
+
+
+class BoundsWarning(UserWarning):
+    """The range-test curve could not be read as expected; a fallback was used."""
+
+
+@dataclass(frozen=True, eq=False)
+class Bounds:
+    """Learning-rate bounds read off a range test.
+
+    Attributes
+    ----------
+    base_lr, max_lr : float
+        The suggested lower and upper bounds of the cyclical schedule.
+    method : str
+        Name of the detector that produced them (``"accuracy"`` or ``"loss"``).
+    explanation : str
+        One or two sentences saying which rule fired at which LR.
+    onset_lr, plateau_lr, peak_lr : float or None
+        Where the smoothed score started to rise, where its rise slowed and
+        where it peaked (``None`` for the loss rule).
+    fallback : bool
+        True when the main rule could not read the curve and a documented
+        fallback was used (a :class:`BoundsWarning` was emitted).
+    smoothed : ndarray
+        The smoothed curve the rule was applied to (scores for ``"accuracy"``,
+        training losses for ``"loss"``), aligned with ``smoothed_lrs``.
+    smoothed_lrs : ndarray
+        Learning rates of ``smoothed``.
+    """
+
+    base_lr: float
+    max_lr: float
+    method: str
+    explanation: str
+    onset_lr: float | None = None
+    plateau_lr: float | None = None
+    peak_lr: float | None = None
+    fallback: bool = False
+    smoothed: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+    smoothed_lrs: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"Bounds(base_lr={self.base_lr:.3g}, max_lr={self.max_lr:.3g}, "
+            f"method={self.method!r}, fallback={self.fallback})"
+        )
+
+
+def _smooth(values: np.ndarray, sigma: float) -> np.ndarray:
+    if len(values) < 3 or sigma <= 0:
+        return values.astype(float)
+    return gaussian_filter1d(values.astype(float), sigma=sigma, mode="nearest")
+
+
+def _check_curve(lrs, values, name):
+    lrs = np.asarray(lrs, dtype=float)
+    values = np.asarray(values, dtype=float)
+    if lrs.ndim != 1 or lrs.shape != values.shape:
+        raise ValueError(
+            f"lrs and {name} must be 1-d arrays of the same length, got shapes "
+            f"{lrs.shape} and {values.shape}."
+        )
+    if len(lrs) and (not np.all(np.isfinite(lrs)) or np.any(lrs <= 0)):
+        raise ValueError("lrs must be finite and positive.")
+    if len(lrs) > 1 and np.any(np.diff(lrs) <= 0):
+        raise ValueError("lrs must be strictly increasing.")
+    # a non-finite value ends the readable part of the curve
+    bad = np.flatnonzero(~np.isfinite(values))
+    stop = bad[0] if len(bad) else len(values)
+    return lrs[:stop], values[:stop]
+
+
+def _log_position(lrs, index):
+    """LR at a fractional index, interpolated on the log scale."""
+    return float(np.exp(np.interp(index, np.arange(len(lrs)), np.log(lrs))))
+
+
+def loss_bounds(loss_lrs, losses, *, skip_start=0.1):
+    """Steepest descent of the smoothed training loss (the rule of other LR finders).
+
+    ``max_lr`` is the LR where the smoothed loss falls fastest against
+    ``log(lr)``; ``base_lr = max_lr / 4`` (the paper's shortcut).
+
+    Parameters
+    ----------
+    loss_lrs, losses : array-like of shape (n_iter,)
+        Learning rate and training loss of each range-test iteration.
+    skip_start : float, default=0.1
+        Fraction of the iterations dropped at the start, where the loss is
+        dominated by the initialisation.
+
+    Returns
+    -------
+    Bounds
+    """
+    lrs, losses = _check_curve(loss_lrs, losses, "losses")
+    if len(lrs) < 8:
+        raise ValueError(
+            f"The loss curve has {len(lrs)} finite points; at least 8 are needed to "
+            "read a steepest descent. Run the range test longer or start it lower."
+        )
+    # ignore the diverged tail: past the loss minimum everything is too high
+    smoothed = _smooth(losses, sigma=max(1.0, len(losses) / 50))
+    end = int(np.argmin(smoothed)) + 1
+    start = min(int(skip_start * len(lrs)), max(end - 3, 0))
+    lrs_w, sm_w = lrs[start:end], smoothed[start:end]
+    if len(lrs_w) < 3:
+        raise ValueError(
+            "The training loss rises from the first iterations: the range test's low "
+            f"bound ({lrs[0]:.3g}) is already too high. Start the range lower."
+        )
+    grad = np.gradient(sm_w, np.log(lrs_w))
+    k = int(np.argmin(grad))
+    max_lr = float(lrs_w[k])
+    base_lr = max_lr / SHORTCUT_RATIO
+    explanation = (
+        f"max_lr: the smoothed training loss falls fastest at lr={max_lr:.3g} "
+        f"(steepest descent); base_lr = max_lr / {SHORTCUT_RATIO:g}."
+    )
+    return Bounds(
+        base_lr=base_lr,
+        max_lr=max_lr,
+        method="loss",
+        explanation=explanation,
+        smoothed=smoothed,
+        smoothed_lrs=lrs,
+    )
+
+
+def accuracy_bounds(
+    lrs,
+    scores,
+    loss_lrs=None,
+    losses=None,
+    *,
+    onset_fraction: float = ONSET_FRACTION,
+    plateau_fraction: float = PLATEAU_FRACTION,
+    min_rise: float | None = None,
+    score_name: str = "score",
+):
+    """Onset and plateau of the smoothed validation score (the paper's rule).
+
+    The score curve (accuracy for classifiers, negative loss for regressors)
+    is smoothed with a Gaussian filter. With ``s0`` its starting level and
+    ``top`` its highest point before it falls:
+
+    - ``base_lr`` is the onset: the first LR where the smoothed score has
+      gained ``onset_fraction`` of its total rise ``top - s0``;
+    - ``max_lr`` is the plateau: the first LR where it has gained
+      ``plateau_fraction`` of the rise, i.e. where the rise slows. It never
+      lies past the peak, so a score that rises then collapses keeps
+      ``max_lr`` below the collapse.
+
+    ``max_lr / base_lr`` is kept within [2, 20]: a very early onset is pulled
+    up to ``max_lr / 20``, and an onset too close to the plateau is pushed down
+    to ``max_lr / 2``; the explanation says so.
+
+    If the rise is not clearly above the noise (flat curve: untrainable
+    problem, random labels, or a range that starts too high), a
+    :class:`BoundsWarning` is emitted and the loss rule
+    (:func:`loss_bounds`) is used when the losses are given; otherwise a
+    ``ValueError`` is raised.
+
+    Parameters
+    ----------
+    lrs, scores : array-like of shape (n_eval,)
+        Learning rate and validation score at each evaluation point.
+    loss_lrs, losses : array-like of shape (n_iter,), default=None
+        Per-iteration learning rates and training losses, for the fallback.
+    onset_fraction, plateau_fraction : float
+        Fractions of the total rise marking onset and plateau.
+    min_rise : float, default=None
+        Smallest rise that counts as a rise. ``None``: four times the noise
+        of the curve (the standard deviation of the score around its smooth).
+    score_name : str, default="score"
+        Name of the score for the explanation.
+
+    Returns
+    -------
+    Bounds
+    """
+    lrs, scores = _check_curve(lrs, scores, "scores")
+    n = len(scores)
+    if n < 5:
+        return _fallback(
+            f"only {n} finite validation scores were recorded (at least 5 are needed)",
+            loss_lrs,
+            losses,
+        )
+    sigma = max(1.0, n / 25)
+    smoothed = _smooth(scores, sigma)
+    noise = float(np.std(scores - smoothed))
+    head = max(2, n // 10)
+    s0 = float(np.median(scores[:head]))
+    k_peak = int(np.argmax(smoothed))
+    top = float(smoothed[k_peak])
+    rise = top - s0
+    threshold = 4 * noise if min_rise is None else min_rise
+    if rise <= threshold or k_peak == 0:
+        return _fallback(
+            f"the smoothed {score_name} did not rise clearly above its noise "
+            f"(rise {rise:.3g}, noise {noise:.3g}): no onset was found",
+            loss_lrs,
+            losses,
+        )
+    above_onset = smoothed[: k_peak + 1] >= s0 + onset_fraction * rise
+    above_plateau = smoothed[: k_peak + 1] >= s0 + plateau_fraction * rise
+    k_onset = int(np.argmax(above_onset))
+    k_plateau = max(int(np.argmax(above_plateau)), k_onset)
+    onset_lr = float(lrs[k_onset])
+    plateau_lr = float(lrs[k_plateau])
+    peak_lr = float(lrs[k_peak])
+    max_lr = plateau_lr
+    base_lr = onset_lr
+    notes = []
+    if k_peak == n - 1 and k_plateau >= n - 2:
+        warnings.warn(
+            f"The {score_name} was still rising at the end of the range test "
+            f"(lr={lrs[-1]:.3g}); max_lr may be too low. Raise the range's high bound.",
+            BoundsWarning,
+            stacklevel=3,
+        )
+        notes.append("the score was still rising at the end of the range")
+    if max_lr / base_lr > MAX_RATIO:
+        base_lr = max_lr / MAX_RATIO
+        notes.append(f"onset at {onset_lr:.3g} is more than {MAX_RATIO:g}x below; "
+                     f"base_lr = max_lr / {MAX_RATIO:g}")
+    elif max_lr / base_lr < MIN_RATIO:
+        base_lr = max_lr / MIN_RATIO
+        notes.append(f"onset is less than {MIN_RATIO:g}x below; "
+                     f"base_lr = max_lr / {MIN_RATIO:g}")
+    explanation = (
+        f"base_lr: the smoothed {score_name} starts to rise at lr={onset_lr:.3g} "
+        f"({onset_fraction:.0%} of its rise {s0:.3g} -> {top:.3g}); "
+        f"max_lr: its rise slows at lr={plateau_lr:.3g} "
+        f"({plateau_fraction:.0%} of the rise; peak at lr={peak_lr:.3g})"
+    )
+    if notes:
+        explanation += "; " + "; ".join(notes)
+    explanation += "."
+    return Bounds(
+        base_lr=float(base_lr),
+        max_lr=float(max_lr),
+        method="accuracy",
+        explanation=explanation,
+        onset_lr=onset_lr,
+        plateau_lr=plateau_lr,
+        peak_lr=peak_lr,
+        smoothed=smoothed,
+        smoothed_lrs=lrs,
+    )
+
+
+def _fallback(reason, loss_lrs, losses):
+    if losses is None or loss_lrs is None:
+        raise ValueError(
+            f"Cannot read LR bounds from the range test: {reason}, and no losses "
+            "were given for the loss-based fallback."
+        )
+    try:
+        bounds = loss_bounds(loss_lrs, losses)
+    except ValueError as exc:
+        raise ValueError(
+            f"Cannot read LR bounds from the range test: {reason}; the loss-based "
+            f"fallback failed too: {exc}"
+        ) from exc
+    warnings.warn(
+        f"{reason[0].upper()}{reason[1:]}. Falling back to the loss rule: "
+        f"max_lr={bounds.max_lr:.3g} (steepest descent of the training loss), "
+        f"base_lr=max_lr/{SHORTCUT_RATIO:g}. Check the range-test plot.",
+        BoundsWarning,
+        stacklevel=3,
+    )
+    return Bounds(
+        base_lr=bounds.base_lr,
+        max_lr=bounds.max_lr,
+        method="loss",
+        explanation=f"Fallback ({reason}). " + bounds.explanation,
+        fallback=True,
+        smoothed=bounds.smoothed,
+        smoothed_lrs=bounds.smoothed_lrs,
+    )
+
+
+def _accuracy_rule(result):
+    return accuracy_bounds(
+        result.eval_lrs,
+        result.scores,
+        result.lrs,
+        result.losses,
+        score_name=result.score_name,
+    )
+
+
+def _loss_rule(result):
+    return loss_bounds(result.lrs, result.losses)
+
+
+#: detectors by name; each takes a :class:`~autoclr.RangeTestResult`
+DETECTORS = {"accuracy": _accuracy_rule, "loss": _loss_rule}
+
+
+def detect_bounds(result, method: str = "accuracy") -> Bounds:
+    """Detect ``base_lr`` and ``max_lr`` from a range test.
+
+    Parameters
+    ----------
+    result : RangeTestResult
+        The range test to read (any object with ``lrs``, ``losses``,
+        ``eval_lrs``, ``scores`` and ``score_name``).
+    method : {"accuracy", "loss"}, default="accuracy"
+        ``"accuracy"``: onset and plateau of the validation score
+        (:func:`accuracy_bounds`, the paper's rule). ``"loss"``: steepest
+        descent of the training loss (:func:`loss_bounds`, the rule of other
+        LR finders).
+
+    Returns
+    -------
+    Bounds
+    """
+    try:
+        rule = DETECTORS[method]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"method must be one of {sorted(DETECTORS)}, got {method!r}."
+        ) from None
+    return rule(result)

@@ -1,0 +1,539 @@
+"""The :class:`AutoCLR` estimator: range test, bounds, step size and cyclical fit."""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, clone, is_classifier
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.utils import get_tags
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch.callbacks import LRScheduler
+from skorch.net import NeuralNet
+from torch.utils.data import Dataset
+
+from ._detect import DETECTORS, Bounds
+from ._range_test import RAMPS, range_test
+from ._schedule import FACTOR_RANGE, POLICIES, CyclePlan, cyclic_lr_callback, plan_cycles
+from ._utils import draw_seed, fresh_net, resolve_device, seeded
+
+__all__ = ["AutoCLR", "Suggestion"]
+
+#: ``gamma="auto"`` makes exp_range's amplitude shrink to this fraction by the end
+EXP_RANGE_FINAL_AMPLITUDE = 0.1
+
+
+@dataclass(frozen=True, eq=False)
+class Suggestion:
+    """The bounds and step size AutoCLR would use; its repr is the printed block.
+
+    Attributes
+    ----------
+    base_lr, max_lr : float
+    step_size : int
+    plan : CyclePlan
+        Step size, iterations per epoch, factor, cycles and epochs.
+    policy : str
+    bounds : Bounds or None
+        The detection (``None`` when both bounds were given).
+    range_test : RangeTestResult or None
+    """
+
+    base_lr: float
+    max_lr: float
+    step_size: int
+    plan: CyclePlan
+    policy: str
+    bounds: Bounds | None
+    range_test: object | None
+
+    def __repr__(self) -> str:
+        p = self.plan
+        lines = [
+            "AutoCLR suggestion",
+            f"  base_lr={self.base_lr:.2e}  max_lr={self.max_lr:.2e}  "
+            f"step_size={p.step_size} ({p.factor:g} x {p.iterations_per_epoch} "
+            f"iterations/epoch)  policy={self.policy}",
+            f"  training: {p.n_cycles} cycle(s), {p.n_epochs} epochs, "
+            f"{p.n_iter} iterations",
+        ]
+        if self.bounds is not None:
+            lines.append(f"  why: {self.bounds.explanation}")
+        else:
+            lines.append("  why: base_lr and max_lr were given; no range test was run.")
+        rt = self.range_test
+        if rt is not None:
+            lines.append(
+                f"  range test: {len(rt.lrs)} iterations, {rt.ramp} ramp "
+                f"{rt.lr_range[0]:.0e} -> {rt.lr_range[1]:.0e}, stop: {rt.stop_reason}"
+                f", {rt.wall_time:.2f}s"
+            )
+        return "\n".join(lines)
+
+    __str__ = __repr__
+
+
+def _net_has(name):
+    def check(self):
+        return hasattr(self.net, name)
+
+    return check
+
+
+def _is_classifier_net(self):
+    return is_classifier(self.net)
+
+
+class AutoCLR(BaseEstimator):
+    """Train a skorch net with a cyclical learning rate whose bounds it finds itself.
+
+    ``fit(X, y)`` runs the LR range test of Smith (2017) on a fresh copy of
+    ``net``, reads ``base_lr`` (where the validation score starts to rise) and
+    ``max_lr`` (where its rise slows) off the smoothed curve, derives the step
+    size from the data and batch size, and fits another fresh copy of ``net``
+    with :class:`torch.optim.lr_scheduler.CyclicLR`, stepped every batch,
+    ending at the end of a cycle. The net passed in is never modified.
+
+    Parameters
+    ----------
+    net : skorch.NeuralNetClassifier or skorch.NeuralNetRegressor
+        The net to train, not initialised or fitted by AutoCLR. Its
+        ``max_epochs`` is the epoch budget: training runs the largest whole
+        number of cycles that fits in it. Its parameters are reachable as
+        ``net__*`` in ``get_params``/``set_params`` (and so in grid searches).
+    policy : {"triangular", "triangular2", "exp_range"}, default="triangular2"
+        Cyclical policy (``CyclicLR``'s ``mode``): constant amplitude, halved
+        each cycle, or multiplied by ``gamma`` every iteration.
+    base_lr, max_lr : float, default=None
+        Bounds of the cycle. When both are given the range test is skipped.
+        When only one is given the range test still runs and detects the
+        other; a detected ``base_lr`` that is not below the given ``max_lr``
+        is replaced by ``max_lr / 4`` (with a warning), and a detected
+        ``max_lr`` not above the given ``base_lr`` raises a ``ValueError``.
+    step_size : "auto" or int, default="auto"
+        Iterations of half a cycle. ``"auto"``:
+        ``step_size_factor`` x iterations per epoch, counted on the samples the
+        final fit actually trains on (after the net's ``train_split``).
+    step_size_factor : "auto" or int, default="auto"
+        Half a cycle in epochs, in [2, 10]. ``"auto"``: the largest factor
+        that fits three cycles into the net's ``max_epochs``
+        (``max_epochs // 6``, clipped to [2, 10]).
+    gamma : float or "auto", default="auto"
+        Per-iteration amplitude decay for ``policy="exp_range"``, in (0, 1].
+        ``"auto"``: the amplitude shrinks to 10 % over the whole fit.
+    cycle_momentum : bool, default=False
+        Cycle the momentum inversely to the LR (``CyclicLR``'s
+        ``cycle_momentum``) between ``0.85 * m`` and the optimizer's momentum
+        ``m``. Off by default: the user's momentum is never changed unless
+        asked. Requires an optimizer with a ``momentum`` (SGD, RMSprop) or
+        ``betas`` (Adam) parameter.
+    lr_range : tuple of float, default=(1e-6, 1.0)
+        Low and high bound of the range test.
+    ramp : {"exp", "linear"}, default="exp"
+        How the LR rises during the range test. The exponential ramp spends
+        as many iterations in each decade; a linear ramp over six decades
+        spends 90 % of them in the top one (see the docs).
+    range_test_iter : int or "auto", default="auto"
+        Range-test iterations; ``"auto"``: 8 epochs of its training split,
+        clipped to [100, 400].
+    valid_size : float, default=0.2
+        Fraction held out (shuffled, stratified for classifiers) to score the
+        range test. The final fit uses the net's own ``train_split``.
+    detection : {"accuracy", "loss"}, default="accuracy"
+        Bound detector: onset and plateau of the validation score (the
+        paper's rule), or steepest descent of the training loss (the rule of
+        other LR finders, with ``base_lr = max_lr / 4``).
+    device : str, default="auto"
+        ``"auto"``: CUDA when available, else CPU. Any other value is passed
+        to the net's ``device``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the range test's split and shuffling, the weight initialisation
+        of both phases (which start from the same weights) and the shuffling
+        of the final fit. torch's global RNG state is left as it was.
+    verbose : int, default=0
+        ``>= 1`` prints the suggestion block and keeps the net's own
+        per-epoch output; ``0`` silences the net's output during the fit.
+
+    Attributes
+    ----------
+    base_lr_, max_lr_ : float
+        Bounds used for the cyclical fit.
+    step_size_ : int
+        Half-cycle length in iterations.
+    net_ : skorch net
+        The fitted copy of ``net``.
+    range_test_ : RangeTestResult or None
+        The range test, with its ``bounds``; ``None`` when both bounds were given.
+    suggestion_ : Suggestion
+        Everything above in one object; printed when ``verbose >= 1``.
+    cycle_plan_ : CyclePlan
+        Step size, iterations per epoch, cycles and epochs of the fit.
+    classes_ : ndarray
+        Class labels (classifiers).
+    n_features_in_ : int
+        Features seen in ``fit`` (array input).
+
+    Examples
+    --------
+    >>> from autoclr import AutoCLR
+    >>> auto = AutoCLR(net, random_state=0).fit(X_train, y_train)  # doctest: +SKIP
+    >>> auto.base_lr_, auto.max_lr_, auto.step_size_                # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        net,
+        *,
+        policy="triangular2",
+        base_lr=None,
+        max_lr=None,
+        step_size="auto",
+        step_size_factor="auto",
+        gamma="auto",
+        cycle_momentum=False,
+        lr_range=(1e-6, 1.0),
+        ramp="exp",
+        range_test_iter="auto",
+        valid_size=0.2,
+        detection="accuracy",
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.net = net
+        self.policy = policy
+        self.base_lr = base_lr
+        self.max_lr = max_lr
+        self.step_size = step_size
+        self.step_size_factor = step_size_factor
+        self.gamma = gamma
+        self.cycle_momentum = cycle_momentum
+        self.lr_range = lr_range
+        self.ramp = ramp
+        self.range_test_iter = range_test_iter
+        self.valid_size = valid_size
+        self.detection = detection
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ tags
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        net_tags = get_tags(self.net) if isinstance(self.net, BaseEstimator) else None
+        if net_tags is not None:
+            tags.estimator_type = net_tags.estimator_type
+            tags.classifier_tags = net_tags.classifier_tags
+            tags.regressor_tags = net_tags.regressor_tags
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+    # ------------------------------------------------------------ validation
+    def _check_params(self):
+        if not isinstance(self.net, NeuralNet):
+            got = (f"the class {self.net.__name__}" if isinstance(self.net, type)
+                   else type(self.net).__name__)
+            raise TypeError(
+                "net must be a skorch net instance such as "
+                f"NeuralNetClassifier(MyModule, ...), got {got}."
+            )
+        if self.policy not in POLICIES:
+            raise ValueError(f"policy must be one of {POLICIES}, got {self.policy!r}.")
+        if self.detection not in DETECTORS:
+            raise ValueError(
+                f"detection must be one of {tuple(DETECTORS)}, got {self.detection!r}.")
+        if self.ramp not in RAMPS:
+            raise ValueError(f"ramp must be one of {RAMPS}, got {self.ramp!r}.")
+        for name in ("base_lr", "max_lr"):
+            value = getattr(self, name)
+            if value is not None and not (_is_real(value) and value > 0
+                                          and np.isfinite(value)):
+                raise ValueError(f"{name} must be a positive float or None, got {value!r}.")
+        if (self.base_lr is not None and self.max_lr is not None
+                and self.base_lr >= self.max_lr):
+            raise ValueError(
+                f"base_lr must be below max_lr, got base_lr={self.base_lr!r} and "
+                f"max_lr={self.max_lr!r}.")
+        if self.step_size != "auto" and not (
+                _is_int(self.step_size) and self.step_size > 0):
+            raise ValueError(
+                f"step_size must be 'auto' or a positive int, got {self.step_size!r}.")
+        lo, hi = FACTOR_RANGE
+        if self.step_size_factor != "auto" and not (
+                _is_int(self.step_size_factor) and lo <= self.step_size_factor <= hi):
+            raise ValueError(
+                f"step_size_factor must be 'auto' or an int in [{lo}, {hi}], "
+                f"got {self.step_size_factor!r}.")
+        if self.gamma != "auto" and not (_is_real(self.gamma) and 0 < self.gamma <= 1):
+            raise ValueError(f"gamma must be 'auto' or in (0, 1], got {self.gamma!r}.")
+        try:
+            lr_lo, lr_hi = self.lr_range
+            ok = _is_real(lr_lo) and _is_real(lr_hi) and 0 < lr_lo < lr_hi
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(
+                "lr_range must be a pair (low, high) with 0 < low < high, "
+                f"got {self.lr_range!r}.")
+        if self.range_test_iter != "auto" and not (
+                _is_int(self.range_test_iter) and self.range_test_iter >= 8):
+            raise ValueError(
+                "range_test_iter must be 'auto' or an int >= 8, "
+                f"got {self.range_test_iter!r}.")
+        if not (_is_real(self.valid_size) and 0 < self.valid_size < 1):
+            raise ValueError(f"valid_size must be in (0, 1), got {self.valid_size!r}.")
+        if not isinstance(self.cycle_momentum, (bool, np.bool_)):
+            raise ValueError(
+                f"cycle_momentum must be True or False, got {self.cycle_momentum!r}.")
+        device = resolve_device(self.device)
+        if (isinstance(device, str) and device.startswith("cuda")
+                and not torch.cuda.is_available()):
+            raise ValueError(
+                f"device={self.device!r} was asked for but CUDA is not available; "
+                "use device='auto' or 'cpu'.")
+        for cb in self.net.callbacks or []:
+            name, cb = cb if isinstance(cb, tuple) else (type(cb).__name__, cb)
+            if isinstance(cb, LRScheduler) or (
+                    isinstance(cb, type) and issubclass(cb, LRScheduler)):
+                raise ValueError(
+                    f"net.callbacks holds an LR scheduler ({name!r}); AutoCLR sets the "
+                    "learning-rate schedule itself. Remove it from the net's callbacks.")
+        return device
+
+    def _validate_input(self, X, y, reset):
+        """Arrays are validated the scikit-learn way; datasets and tensors pass."""
+        if isinstance(X, Dataset) or isinstance(X, torch.Tensor) and not reset:
+            return X, y
+        if reset and y is None:
+            raise ValueError(
+                "y is required when X is an array; pass y, or a torch Dataset "
+                "yielding (X, y) pairs as X.")
+        if isinstance(X, torch.Tensor):
+            X_np = X.detach().cpu().numpy()
+        else:
+            X_np = X
+        if reset:
+            X_out, y_out = validate_data(
+                self, X_np, y, reset=True, dtype=np.float32,
+                y_numeric=not is_classifier(self.net), multi_output=True,
+            )
+            return X_out, y_out
+        return validate_data(self, X_np, reset=False, dtype=np.float32), None
+
+    def _encode_y(self, y):
+        if y is None:
+            return None
+        self._y_1d = np.ndim(y) == 1
+        if is_classifier(self.net):
+            check_classification_targets(y)
+            y = np.asarray(y)
+            if y.ndim == 2 and y.shape[1] == 1:
+                y = y.ravel()
+            self.classes_, y_enc = np.unique(y, return_inverse=True)
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    "y has a single class "
+                    f"({self.classes_[0]!r}); a classifier needs at least two.")
+            return y_enc.astype(np.int64)
+        y = np.asarray(y, dtype=np.float32)
+        return y.reshape(-1, 1) if y.ndim == 1 else y
+
+    # ------------------------------------------------------------------- fit
+    def _prepare(self, X, y):
+        device = self._check_params()
+        X, y = self._validate_input(X, y, reset=True)
+        y_enc = self._encode_y(y)
+        n = len(X)
+        bs = self.net.batch_size
+        if bs not in (-1, None) and n < 2 * bs and not isinstance(X, Dataset):
+            raise ValueError(
+                f"n_samples={n} is too small for the net's batch_size={bs}: the "
+                f"range test and the fit need at least {2 * bs} samples. Lower "
+                "net__batch_size.")
+        return device, X, y_enc
+
+    def _n_train(self, X, y):
+        """Samples the final fit trains on, after the net's own train_split."""
+        probe = fresh_net(self.net)
+        if probe.train_split is None:
+            return len(X)
+        dataset = probe.get_dataset(X, y)
+        train, _ = probe.train_split(dataset, y)
+        return len(train)
+
+    def _suggest(self, X, y_enc, device, seed):
+        rt = None
+        bounds = None
+        base_lr, max_lr = self.base_lr, self.max_lr
+        if base_lr is None or max_lr is None:
+            rt = range_test(
+                self.net, X, y_enc,
+                lr_range=tuple(self.lr_range), ramp=self.ramp,
+                n_iter=self.range_test_iter, valid_size=self.valid_size,
+                random_state=seed, device=device,
+            ).with_bounds(self.detection)
+            bounds = rt.bounds
+            if base_lr is None and max_lr is None:
+                base_lr, max_lr = bounds.base_lr, bounds.max_lr
+            elif base_lr is None:
+                base_lr = bounds.base_lr
+                if base_lr >= max_lr:
+                    warnings.warn(
+                        f"The detected base_lr={base_lr:.3g} is not below the given "
+                        f"max_lr={max_lr:.3g}; using max_lr / 4.", UserWarning,
+                        stacklevel=3)
+                    base_lr = max_lr / 4
+            else:
+                max_lr = bounds.max_lr
+                if max_lr <= base_lr:
+                    raise ValueError(
+                        f"The range test found max_lr={max_lr:.3g}, not above the "
+                        f"given base_lr={base_lr:.3g}. Lower base_lr or give max_lr too.")
+        n_train = self._n_train(X, y_enc)
+        plan = plan_cycles(
+            n_train, self.net.batch_size, self.net.max_epochs,
+            step_size=self.step_size, factor=self.step_size_factor,
+        )
+        return Suggestion(
+            base_lr=float(base_lr), max_lr=float(max_lr), step_size=plan.step_size,
+            plan=plan, policy=self.policy, bounds=bounds, range_test=rt,
+        )
+
+    def suggest(self, X, y=None):
+        """Run the range test only and return the suggested bounds and step size.
+
+        The estimator itself stays unfitted.
+
+        Returns
+        -------
+        Suggestion
+            Its repr is the block ``fit`` prints with ``verbose >= 1``.
+        """
+        # an unfitted twin does the work, so this estimator is left as it was
+        twin = clone(self)
+        device, X, y_enc = twin._prepare(X, y)
+        return twin._suggest(X, y_enc, device, draw_seed(self.random_state))
+
+    def fit(self, X, y=None, **fit_params):
+        """Run the range test, pick the bounds and fit the net with a cyclical LR.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...), torch.Tensor or Dataset
+            Training data; arrays are cast to float32 (no copy when already
+            float32).
+        y : array-like of shape (n_samples,) or None
+            Targets; ``None`` when ``X`` is a ``Dataset`` yielding ``(X, y)``.
+        **fit_params
+            Passed to the net's ``fit``.
+
+        Returns
+        -------
+        self
+        """
+        for key in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
+            delattr(self, key)
+        device, X, y_enc = self._prepare(X, y)
+        seed = draw_seed(self.random_state)
+        suggestion = self._suggest(X, y_enc, device, seed)
+        if self.verbose:
+            print(suggestion, flush=True)
+        plan = suggestion.plan
+        gamma = self.gamma
+        if gamma == "auto":
+            gamma = EXP_RANGE_FINAL_AMPLITUDE ** (1 / max(plan.n_iter, 1))
+        net = fresh_net(self.net, device=device, max_epochs=plan.n_epochs)
+        momentum = {}
+        if self.cycle_momentum:
+            momentum = self._momentum_bounds(net)
+        callback = cyclic_lr_callback(
+            suggestion.base_lr, suggestion.max_lr, plan.step_size, policy=self.policy,
+            gamma=gamma, cycle_momentum=bool(self.cycle_momentum), **momentum,
+        )
+        net.set_params(
+            callbacks=list(net.callbacks or []) + [("autoclr_cyclic_lr", callback)],
+            lr=suggestion.base_lr,
+            iterator_train__generator=torch.Generator().manual_seed(seed),
+        )
+        if not self.verbose:
+            net.set_params(verbose=0)
+        with seeded(seed, device):
+            net.initialize()
+            net.partial_fit(X, y_enc, **fit_params)
+        if len(net.history) < plan.n_epochs:
+            warnings.warn(
+                f"Training stopped after {len(net.history)} of {plan.n_epochs} epochs "
+                "(interrupted, or stopped early by a callback): the LR did not end at "
+                "the end of a cycle. net_ holds the net as it stopped.",
+                UserWarning, stacklevel=2)
+        self.net_ = net
+        self.suggestion_ = suggestion
+        self.range_test_ = suggestion.range_test
+        self.base_lr_ = suggestion.base_lr
+        self.max_lr_ = suggestion.max_lr
+        self.step_size_ = plan.step_size
+        self.cycle_plan_ = plan
+        return self
+
+    @staticmethod
+    def _momentum_bounds(net):
+        opt_kwargs = net.get_params_for_optimizer("optimizer", [])
+        optimizer = net.optimizer
+        defaults = getattr(optimizer, "__init__", None)
+        import inspect
+
+        sig = inspect.signature(defaults) if defaults else None
+        if sig is None or ("momentum" not in sig.parameters
+                           and "betas" not in sig.parameters):
+            raise ValueError(
+                f"cycle_momentum=True needs an optimizer with momentum or betas; "
+                f"{getattr(optimizer, '__name__', optimizer)!r} has neither.")
+        if "momentum" in sig.parameters:
+            m = opt_kwargs.get("momentum", sig.parameters["momentum"].default)
+        else:
+            m = opt_kwargs.get("betas", sig.parameters["betas"].default)[0]
+        if not m:
+            raise ValueError(
+                "cycle_momentum=True, but the optimizer's momentum is 0; set "
+                "net__optimizer__momentum (e.g. 0.9) or leave cycle_momentum=False.")
+        return {"base_momentum": 0.85 * m, "max_momentum": m}
+
+    # ------------------------------------------------------------ prediction
+    def predict(self, X):
+        """Predict with the fitted net (class labels for classifiers)."""
+        check_is_fitted(self, "net_")
+        X, _ = self._validate_input(X, None, reset=False)
+        pred = self.net_.predict(X)
+        if is_classifier(self.net) and hasattr(self, "classes_"):
+            return self.classes_[pred]
+        if getattr(self, "_y_1d", False) and pred.ndim == 2 and pred.shape[1] == 1:
+            return pred.ravel()
+        return pred
+
+    @available_if(_is_classifier_net)
+    def predict_proba(self, X):
+        """Class probabilities from the fitted net, columns in ``classes_`` order."""
+        check_is_fitted(self, "net_")
+        X, _ = self._validate_input(X, None, reset=False)
+        return self.net_.predict_proba(X)
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy for classifiers, R^2 for regressors (as scikit-learn's mixins)."""
+        y_pred = self.predict(X)
+        if is_classifier(self.net):
+            return accuracy_score(y, y_pred, sample_weight=sample_weight)
+        return r2_score(y, y_pred, sample_weight=sample_weight)
+
+
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

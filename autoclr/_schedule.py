@@ -1,0 +1,164 @@
+"""The cyclical schedule: step size, training length and the skorch callback.
+
+The schedule itself is :class:`torch.optim.lr_scheduler.CyclicLR`, driven
+per batch by :class:`skorch.callbacks.LRScheduler`; this module only picks
+its arguments.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from dataclasses import dataclass
+
+from skorch.callbacks import LRScheduler
+from torch.optim.lr_scheduler import CyclicLR
+
+__all__ = ["CyclePlan", "plan_cycles", "cyclic_lr_callback", "POLICIES"]
+
+POLICIES = ("triangular", "triangular2", "exp_range")
+#: cycles the paper asks for at least
+MIN_CYCLES = 3
+#: allowed range of step_size / iterations per epoch
+FACTOR_RANGE = (2, 10)
+
+
+@dataclass(frozen=True)
+class CyclePlan:
+    """How long the cyclical fit runs.
+
+    Attributes
+    ----------
+    step_size : int
+        Iterations of half a cycle.
+    iterations_per_epoch : int
+        Batches per training epoch, counted on the samples actually trained on.
+    factor : float
+        ``step_size / iterations_per_epoch``.
+    n_cycles : int
+        Whole cycles trained.
+    n_epochs : int
+        Epochs trained (``max_epochs`` of the fitted net).
+    n_iter : int
+        Iterations trained, ``n_epochs * iterations_per_epoch``.
+    """
+
+    step_size: int
+    iterations_per_epoch: int
+    factor: float
+    n_cycles: int
+    n_epochs: int
+    n_iter: int
+
+
+def plan_cycles(n_train, batch_size, max_epochs, *, step_size="auto", factor="auto"):
+    """Choose the step size and a training length that ends at the end of a cycle.
+
+    Parameters
+    ----------
+    n_train : int
+        Samples trained on per epoch (after the net's validation split).
+    batch_size : int
+        Batch size of the net; ``-1`` means the whole data set.
+    max_epochs : int
+        The net's ``max_epochs``: the epoch budget, never exceeded.
+    step_size : "auto" or int, default="auto"
+        ``"auto"``: ``factor * iterations_per_epoch``. An int is used as is.
+    factor : "auto" or int, default="auto"
+        Step size in epochs, in [2, 10]. ``"auto"`` takes the largest factor
+        that still fits three whole cycles into ``max_epochs``
+        (``max_epochs // 6``, clipped to [2, 10]).
+
+    Returns
+    -------
+    CyclePlan
+        With ``step_size="auto"`` a cycle is ``2 * factor`` whole epochs and
+        training runs ``n_cycles = max_epochs // (2 * factor)`` cycles, so it
+        ends exactly at a cycle's end (LR back at base_lr). A warning is
+        emitted when fewer than 3 cycles fit in ``max_epochs``. With an int
+        ``step_size`` the number of epochs is the smallest that holds the whole
+        cycles; the LR ends back at base_lr only when ``2 * step_size`` is a
+        multiple of the iterations per epoch.
+    """
+    bs = n_train if batch_size in (-1, None) else int(batch_size)
+    ipe = max(1, math.ceil(n_train / bs))
+    if step_size == "auto":
+        if factor == "auto":
+            factor = int(min(max(max_epochs // (2 * MIN_CYCLES), FACTOR_RANGE[0]),
+                             FACTOR_RANGE[1]))
+        step = int(factor * ipe)
+        n_cycles = max(1, max_epochs // (2 * factor))
+        n_epochs = int(n_cycles * 2 * factor)
+    else:
+        step = int(step_size)
+        factor = step / ipe
+        n_cycles = max(1, (max_epochs * ipe) // (2 * step))
+        n_epochs = math.ceil(n_cycles * 2 * step / ipe)
+    if n_cycles < MIN_CYCLES:
+        warnings.warn(
+            f"max_epochs={max_epochs} of the net leaves room for {n_cycles} cycle(s) of "
+            f"step_size={step} ({factor:g} x {ipe} iterations per epoch); the method "
+            f"needs at least {MIN_CYCLES}. Raise the net's max_epochs to at least "
+            f"{math.ceil(MIN_CYCLES * 2 * step / ipe)} or lower the step size.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return CyclePlan(
+        step_size=step,
+        iterations_per_epoch=ipe,
+        factor=float(factor),
+        n_cycles=int(n_cycles),
+        n_epochs=int(n_epochs),
+        n_iter=int(n_epochs * ipe),
+    )
+
+
+def cyclic_lr_callback(
+    base_lr,
+    max_lr,
+    step_size,
+    *,
+    policy="triangular2",
+    gamma=1.0,
+    cycle_momentum=False,
+    base_momentum=0.8,
+    max_momentum=0.9,
+):
+    """Build the skorch callback that runs ``CyclicLR`` once per batch.
+
+    Parameters
+    ----------
+    base_lr, max_lr : float
+        Bounds of the cycle.
+    step_size : int
+        Iterations of half a cycle (``CyclicLR``'s ``step_size_up``).
+    policy : {"triangular", "triangular2", "exp_range"}, default="triangular2"
+        ``CyclicLR``'s ``mode``.
+    gamma : float, default=1.0
+        Per-iteration amplitude decay of ``exp_range``.
+    cycle_momentum : bool, default=False
+        Passed to ``CyclicLR``. Off by default so that the optimizer's
+        momentum is never changed without being asked.
+    base_momentum, max_momentum : float
+        Momentum bounds when ``cycle_momentum=True``.
+
+    Returns
+    -------
+    skorch.callbacks.LRScheduler
+        Records the LR of each batch in the history under ``"event_lr"``.
+    """
+    if isinstance(step_size, bool) or not isinstance(step_size, numbers.Integral):
+        raise TypeError(f"step_size must be an int, got {step_size!r}.")
+    return LRScheduler(
+        policy=CyclicLR,
+        step_every="batch",
+        base_lr=float(base_lr),
+        max_lr=float(max_lr),
+        step_size_up=int(step_size),
+        mode=policy,
+        gamma=float(gamma),
+        cycle_momentum=bool(cycle_momentum),
+        base_momentum=base_momentum,
+        max_momentum=max_momentum,
+    )
