@@ -23,6 +23,8 @@ PLATEAU_FRACTION = 0.90
 MAX_RATIO = 20.0
 #: base_lr is at least this factor below max_lr
 MIN_RATIO = 2.0
+#: the score is "still rising" when its last tenth gains more than this fraction of the rise
+STILL_RISING_FRACTION = 0.2
 #: ratio max_lr / base_lr of the paper's shortcut, used by the loss rule and fallbacks
 SHORTCUT_RATIO = 4.0
 
@@ -241,7 +243,8 @@ def accuracy_bounds(
     max_lr = plateau_lr
     base_lr = onset_lr
     notes = []
-    if k_peak == n - 1 and k_plateau >= n - 2:
+    tail_gain = smoothed[-1] - smoothed[-1 - head]
+    if k_peak >= n - 2 and tail_gain > STILL_RISING_FRACTION * rise:
         warnings.warn(
             f"The {score_name} was still rising at the end of the range test "
             f"(lr={lrs[-1]:.3g}); max_lr may be too low. Raise the range's high bound.",

@@ -1,0 +1,142 @@
+"""Bound detection on synthetic curves (no torch involved)."""
+
+import numpy as np
+import pytest
+
+from autoclr import Bounds, BoundsWarning, accuracy_bounds, detect_bounds, loss_bounds
+from autoclr._range_test import RangeTestResult
+
+LRS = np.geomspace(1e-6, 1.0, 60)
+
+
+def sigmoid_curve(lrs, onset, plateau, low=0.1, high=0.95):
+    """Accuracy that rises (on log lr) from ``onset`` and levels off at ``plateau``."""
+    x = np.log10(lrs)
+    mid = (np.log10(onset) + np.log10(plateau)) / 2
+    width = (np.log10(plateau) - np.log10(onset)) / 4.4  # 10% .. 90% of the rise
+    return low + (high - low) / (1 + np.exp(-(x - mid) / width))
+
+
+def loss_curve(lrs):
+    """Training loss: flat, falls between 1e-3 and 1e-1, then explodes."""
+    x = np.log10(lrs)
+    return 2.3 - 2.0 / (1 + np.exp(-(x + 2) * 3)) + np.exp(np.clip(x + 0.5, None, 5) * 4)
+
+
+def test_onset_and_plateau_of_a_clean_sigmoid():
+    scores = sigmoid_curve(LRS, onset=1e-3, plateau=1e-1)
+    b = accuracy_bounds(LRS, scores, score_name="accuracy")
+    assert isinstance(b, Bounds) and not b.fallback
+    # within a factor 2.5 (about 2 grid steps of the 60-point log grid and the smoothing)
+    assert 1e-3 / 2.5 < b.onset_lr < 1e-3 * 2.5
+    assert 1e-1 / 2.5 < b.plateau_lr < 1e-1 * 2.5
+    assert b.max_lr == b.plateau_lr
+    assert b.base_lr < b.max_lr
+    assert "accuracy" in b.explanation and "rise" in b.explanation
+    assert b.smoothed.shape == LRS.shape
+
+
+def test_max_lr_stays_below_a_collapse():
+    scores = sigmoid_curve(LRS, onset=1e-4, plateau=1e-2)
+    collapse = LRS > 3e-2
+    scores[collapse] = 0.1  # accuracy falls to chance past 3e-2
+    b = accuracy_bounds(LRS, scores)
+    assert b.max_lr < 3e-2
+    assert b.peak_lr < 3e-2
+
+
+def test_ratio_is_clipped_to_documented_range():
+    wide = accuracy_bounds(LRS, sigmoid_curve(LRS, onset=1e-6 * 1.5, plateau=1e-1))
+    assert wide.max_lr / wide.base_lr == pytest.approx(20.0)
+    assert "max_lr / 20" in wide.explanation
+
+
+def test_bounds_scale_with_the_lrs():
+    scores = sigmoid_curve(LRS, onset=1e-4, plateau=1e-2)
+    b1 = accuracy_bounds(LRS, scores)
+    b2 = accuracy_bounds(LRS * 7.0, scores)
+    assert b2.base_lr == pytest.approx(7 * b1.base_lr)
+    assert b2.max_lr == pytest.approx(7 * b1.max_lr)
+
+
+def test_flat_curve_warns_and_falls_back_to_the_loss_rule():
+    rng = np.random.default_rng(0)
+    scores = 0.1 + rng.normal(0, 0.01, len(LRS))
+    it_lrs = np.geomspace(1e-6, 1.0, 300)
+    with pytest.warns(BoundsWarning, match="no onset was found"):
+        b = accuracy_bounds(LRS, scores, it_lrs, loss_curve(it_lrs))
+    assert b.fallback and b.method == "loss"
+    assert b.base_lr == pytest.approx(b.max_lr / 4)
+    assert 1e-3 < b.max_lr < 1e-1
+    assert b.explanation.startswith("Fallback")
+
+
+def test_flat_curve_without_losses_is_an_error():
+    with pytest.raises(ValueError, match="Cannot read LR bounds"):
+        accuracy_bounds(LRS, np.full(len(LRS), 0.1))
+
+
+def test_still_rising_at_the_end_warns():
+    scores = sigmoid_curve(LRS, onset=1e-2, plateau=1e1)
+    with pytest.warns(BoundsWarning, match="still rising"):
+        b = accuracy_bounds(LRS, scores)
+    assert b.max_lr <= LRS[-1]
+
+
+def test_non_finite_scores_end_the_curve():
+    scores = sigmoid_curve(LRS, onset=1e-4, plateau=1e-2)
+    scores[45:] = np.nan
+    b = accuracy_bounds(LRS, scores)
+    assert b.max_lr <= LRS[44]
+
+
+def test_loss_rule_finds_the_steepest_descent():
+    lrs = np.geomspace(1e-6, 1.0, 300)
+    b = loss_bounds(lrs, loss_curve(lrs))
+    # the synthetic loss falls fastest at 1e-2
+    assert 1e-2 / 2 < b.max_lr < 1e-2 * 2
+    assert b.base_lr == pytest.approx(b.max_lr / 4)
+    assert b.method == "loss" and "steepest" in b.explanation
+
+
+def test_loss_rule_rejects_a_loss_rising_from_the_start():
+    lrs = np.geomspace(1e-1, 10, 50)
+    with pytest.raises(ValueError, match="too high"):
+        loss_bounds(lrs, np.linspace(1, 50, 50))
+
+
+@pytest.mark.parametrize(
+    "lrs, values, match",
+    [
+        (np.array([1e-3, 1e-2]), np.array([0.1]), "same length"),
+        (np.array([1e-3, -1.0, 1e-1]), np.zeros(3), "positive"),
+        (np.array([1e-2, 1e-3, 1e-1]), np.zeros(3), "increasing"),
+    ],
+)
+def test_bad_curves_are_rejected(lrs, values, match):
+    with pytest.raises(ValueError, match=match):
+        accuracy_bounds(lrs, values)
+
+
+def _result(scores, losses):
+    it_lrs = np.geomspace(1e-6, 1.0, len(losses))
+    idx = np.linspace(0, len(losses) - 1, len(scores)).astype(int)
+    return RangeTestResult(
+        lrs=it_lrs, losses=losses, eval_iterations=idx, eval_lrs=it_lrs[idx],
+        scores=scores, score_name="accuracy", lr_range=(1e-6, 1.0), ramp="exp",
+        n_iter=len(losses), n_train=100, n_valid=20,
+    )
+
+
+def test_detect_bounds_dispatches_by_name():
+    it_lrs = np.geomspace(1e-6, 1.0, 300)
+    result = _result(sigmoid_curve(it_lrs[::5], 1e-4, 1e-2), loss_curve(it_lrs))
+    acc = detect_bounds(result, method="accuracy")
+    loss = detect_bounds(result, method="loss")
+    assert acc.method == "accuracy" and loss.method == "loss"
+    assert acc.max_lr != loss.max_lr
+    with_bounds = result.with_bounds("accuracy")
+    assert with_bounds.bounds.max_lr == acc.max_lr
+    assert result.bounds is None  # frozen: with_bounds returns a copy
+    with pytest.raises(ValueError, match="method must be one of"):
+        detect_bounds(result, method="valley")
