@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import numbers
 import warnings
 from dataclasses import dataclass
@@ -483,21 +484,18 @@ class AutoCLR(BaseEstimator):
 
     @staticmethod
     def _momentum_bounds(net):
-        opt_kwargs = net.get_params_for_optimizer("optimizer", [])
+        """Momentum bounds for ``cycle_momentum=True``: from 0.85 m to the user's m."""
         optimizer = net.optimizer
-        defaults = getattr(optimizer, "__init__", None)
-        import inspect
-
-        sig = inspect.signature(defaults) if defaults else None
-        if sig is None or ("momentum" not in sig.parameters
-                           and "betas" not in sig.parameters):
-            raise ValueError(
-                f"cycle_momentum=True needs an optimizer with momentum or betas; "
-                f"{getattr(optimizer, '__name__', optimizer)!r} has neither.")
-        if "momentum" in sig.parameters:
-            m = opt_kwargs.get("momentum", sig.parameters["momentum"].default)
+        kwargs = net.get_params_for("optimizer")
+        params = inspect.signature(optimizer).parameters
+        if "momentum" in params:
+            m = kwargs.get("momentum", params["momentum"].default)
+        elif "betas" in params:
+            m = kwargs.get("betas", params["betas"].default)[0]
         else:
-            m = opt_kwargs.get("betas", sig.parameters["betas"].default)[0]
+            raise ValueError(
+                "cycle_momentum=True needs an optimizer with momentum or betas; "
+                f"{getattr(optimizer, '__name__', optimizer)} has neither.")
         if not m:
             raise ValueError(
                 "cycle_momentum=True, but the optimizer's momentum is 0; set "

@@ -55,6 +55,8 @@ def make_classifier_net(**kwargs):
         max_epochs=6,
         verbose=0,
     )
+    if kwargs.get("optimizer", torch.optim.SGD) is not torch.optim.SGD:
+        del params["optimizer__momentum"]
     params.update(kwargs)
     return NeuralNetClassifier(**params)
 
