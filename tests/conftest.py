@@ -42,12 +42,10 @@ def regression_data():
     return X, y
 
 
-def make_classifier_net(**kwargs):
+def make_classifier_net(module=MLP, **kwargs):
+    """A small digits classifier; ``module__*`` defaults apply to ``MLP`` only."""
     params = dict(
-        module=MLP,
-        module__n_features=64,
-        module__n_outputs=10,
-        module__hidden=32,
+        module=module,
         criterion=nn.CrossEntropyLoss,
         optimizer=torch.optim.SGD,
         optimizer__momentum=0.9,
@@ -55,24 +53,26 @@ def make_classifier_net(**kwargs):
         max_epochs=6,
         verbose=0,
     )
+    if module is MLP:
+        params.update(module__n_features=64, module__n_outputs=10, module__hidden=32)
     if kwargs.get("optimizer", torch.optim.SGD) is not torch.optim.SGD:
         del params["optimizer__momentum"]
     params.update(kwargs)
     return NeuralNetClassifier(**params)
 
 
-def make_regressor_net(**kwargs):
+def make_regressor_net(module=MLP, **kwargs):
+    """A small regressor for ``regression_data``; ``module__*`` defaults apply to ``MLP``."""
     params = dict(
-        module=MLP,
-        module__n_features=8,
-        module__n_outputs=1,
-        module__hidden=32,
+        module=module,
         optimizer=torch.optim.SGD,
         optimizer__momentum=0.9,
         batch_size=32,
         max_epochs=6,
         verbose=0,
     )
+    if module is MLP:
+        params.update(module__n_features=8, module__n_outputs=1, module__hidden=32)
     params.update(kwargs)
     return NeuralNetRegressor(**params)
 

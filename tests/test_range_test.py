@@ -1,0 +1,140 @@
+"""The LR range test: ramp, recording, early stop, splitting and seeding."""
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_classifier_net, make_regressor_net
+from torch import nn
+
+from autoclr import RangeTestResult, range_test
+from autoclr._range_test import _split, auto_n_iter, lr_ramp
+
+
+def test_records_losses_and_scores_along_an_exponential_ramp(small_digits):
+    X, y = small_digits
+    net = make_classifier_net()
+    result = range_test(net, X, y, n_iter=120, n_eval=20, random_state=0)
+    assert isinstance(result, RangeTestResult)
+    assert result.stop_reason == "completed"
+    assert len(result.lrs) == len(result.losses) == 120
+    np.testing.assert_allclose(result.lrs, np.geomspace(1e-6, 1.0, 120))
+    assert len(result.scores) == 20
+    np.testing.assert_array_equal(result.eval_lrs, result.lrs[result.eval_iterations])
+    assert result.eval_iterations[-1] == 119
+    assert result.score_name == "accuracy"
+    assert np.all((result.scores >= 0) & (result.scores <= 1))
+    # it learns: accuracy near the end of the ramp is far above chance (0.1)
+    assert result.scores.max() > 0.3
+    assert result.n_train == 400 and result.n_valid == 100
+    assert not net.initialized_
+
+
+def test_linear_ramp():
+    np.testing.assert_allclose(lr_ramp((0.0, 1.0), 5, "linear"), [0, 0.25, 0.5, 0.75, 1])
+    with pytest.raises(ValueError, match="ramp must be one of"):
+        lr_ramp((1e-3, 1.0), 5, "cosine")
+
+
+def test_auto_length_is_a_few_epochs_within_bounds():
+    assert auto_n_iter(400, 64) == 100  # 8 epochs of 7 batches = 56 -> at least 100
+    assert auto_n_iter(2000, 64) == 256  # 8 epochs of 32 batches
+    assert auto_n_iter(10**6, 64) == 400  # capped for large data
+
+
+def test_divergence_stops_the_test_early(small_digits):
+    X, y = small_digits
+    net = make_classifier_net()
+    result = range_test(net, X, y, lr_range=(1e-3, 1e4), n_iter=200, random_state=0)
+    assert result.stop_reason in {"diverged", "nan"}
+    assert len(result.lrs) < 200
+    assert result.diverged_lr is not None and result.diverged_lr > 1e-3
+    assert np.all(np.isfinite(result.losses))
+    assert np.all(result.eval_iterations < len(result.lrs))
+
+
+class NaNAfter(nn.Module):
+    """Outputs NaN once it has seen ``n`` training batches."""
+
+    def __init__(self, n=30):
+        super().__init__()
+        self.n = n
+        self.calls = 0
+        self.lin = nn.Linear(64, 10)
+
+    def forward(self, X):
+        out = self.lin(X)
+        if self.training:
+            self.calls += 1
+            if self.calls > self.n:
+                return out * float("nan")
+        return out
+
+
+def test_a_nan_loss_stops_the_test(small_digits):
+    X, y = small_digits
+    net = make_classifier_net(module=NaNAfter, module__n=30)
+    result = range_test(net, X, y, n_iter=100, n_eval=50, random_state=0)
+    assert result.stop_reason == "nan"
+    assert len(result.losses) == 30
+    assert np.all(np.isfinite(result.losses))
+
+
+def test_regressor_scores_negative_loss(regression_data):
+    X, y = regression_data
+    result = range_test(make_regressor_net(), X, y.reshape(-1, 1), n_iter=100,
+                        random_state=0)
+    assert result.score_name == "neg_loss"
+    assert np.all(result.scores <= 0)
+    assert result.scores.max() > result.scores[0]
+
+
+def test_validation_split_is_shuffled_and_stratified():
+    # a regressor's rows sorted by target: skorch's ValidSplit would take the first 20 %
+    train, valid = _split(100, None, 0.2, classifier=False, seed=0)
+    assert len(valid) == 20 and len(train) == 80
+    assert valid.max() > 30  # not the first rows
+    y = np.repeat([0, 1, 2, 3], 25)
+    train, valid = _split(100, y, 0.2, classifier=True, seed=0)
+    np.testing.assert_array_equal(np.bincount(y[valid]), [5, 5, 5, 5])
+    assert not np.array_equal(_split(100, y, 0.2, True, 1)[1], valid)
+
+
+def test_same_seed_same_result_and_global_rng_untouched(small_digits):
+    X, y = small_digits
+    net = make_classifier_net()
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    a = range_test(net, X, y, n_iter=100, random_state=7)
+    assert torch.equal(torch.get_rng_state(), state)
+    b = range_test(net, X, y, n_iter=100, random_state=7)
+    np.testing.assert_array_equal(a.losses, b.losses)
+    np.testing.assert_array_equal(a.scores, b.scores)
+    c = range_test(net, X, y, n_iter=100, random_state=8)
+    assert not np.array_equal(a.losses, c.losses)
+
+
+def test_works_on_a_torch_dataset(small_digits):
+    X, y = small_digits
+    dataset = torch.utils.data.TensorDataset(torch.from_numpy(X), torch.from_numpy(y))
+    result = range_test(make_classifier_net(), dataset, None, n_iter=100, random_state=0)
+    assert result.stop_reason == "completed"
+    assert len(result.scores) == 40
+    assert result.scores.max() > 0.3
+
+
+def test_module_instance_is_not_trained(small_digits):
+    X, y = small_digits
+    module = nn.Sequential(nn.Linear(64, 10))
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    net = make_classifier_net(module=module)
+    range_test(net, X, y, n_iter=100, random_state=0)
+    for k, v in module.state_dict().items():
+        assert torch.equal(v, before[k])
+
+
+def test_bad_arguments(small_digits):
+    X, y = small_digits
+    with pytest.raises(ValueError, match="n_iter"):
+        range_test(make_classifier_net(), X, y, n_iter=3)
+    with pytest.raises(ValueError, match="valid_size"):
+        range_test(make_classifier_net(), X, y, valid_size=0.0)
