@@ -218,10 +218,15 @@ def accuracy_bounds(
             losses,
         )
     sigma = max(1.0, n / 25)
-    smoothed = _smooth(scores, sigma)
-    noise = float(np.std(scores - smoothed))
     head = max(2, n // 10)
     s0 = float(np.median(scores[:head]))
+    # a score far below its start (a regressor's exploding loss) only means
+    # "worse than at the start": floor it there so it cannot drag the smooth
+    floored = np.maximum(scores, min(float(np.min(scores[:head])), s0))
+    smoothed = _smooth(floored, sigma)
+    # robust noise level: median absolute deviation of the residuals
+    residuals = floored - smoothed
+    noise = float(1.4826 * np.median(np.abs(residuals - np.median(residuals))))
     k_peak = int(np.argmax(smoothed))
     top = float(smoothed[k_peak])
     rise = top - s0

@@ -50,7 +50,7 @@ def make_classifier_net(module=MLP, **kwargs):
         optimizer=torch.optim.SGD,
         optimizer__momentum=0.9,
         batch_size=64,
-        max_epochs=6,
+        max_epochs=12,
         verbose=0,
     )
     if module is MLP:
@@ -68,7 +68,7 @@ def make_regressor_net(module=MLP, **kwargs):
         optimizer=torch.optim.SGD,
         optimizer__momentum=0.9,
         batch_size=32,
-        max_epochs=6,
+        max_epochs=12,
         verbose=0,
     )
     if module is MLP:

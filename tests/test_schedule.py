@@ -110,14 +110,14 @@ def test_momentum_is_never_changed_by_default(small_digits, optimizer, kwargs, k
     # CyclicLR's own default (cycle_momentum=True) would set SGD's momentum to
     # 0.8..0.9 even when it is 0, cycle Adam's beta1 and raise for Adagrad.
     X, y = small_digits
-    net = make_classifier_net(optimizer=optimizer, max_epochs=4, **kwargs)
+    net = make_classifier_net(optimizer=optimizer, **kwargs)
     auto = AutoCLR(net, base_lr=1e-3, max_lr=1e-2, random_state=0).fit(X, y)
     assert auto.net_.optimizer_.param_groups[0][key] == value
 
 
 def test_cycle_momentum_on_request(small_digits):
     X, y = small_digits
-    net = make_classifier_net(max_epochs=4, optimizer__momentum=0.9)
+    net = make_classifier_net(optimizer__momentum=0.9)
     auto = AutoCLR(net, base_lr=1e-3, max_lr=1e-2, step_size=3, cycle_momentum=True,
                    random_state=0).fit(X, y)
     momentum = auto.net_.optimizer_.param_groups[0]["momentum"]

@@ -1,0 +1,273 @@
+"""The AutoCLR estimator: end to end, scikit-learn contract, the traps of issue 2."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_classifier_net, make_regressor_net
+from sklearn.base import clone, is_classifier, is_regressor
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, check_cv
+from torch import nn
+
+import autoclr._estimator as estimator_module
+from autoclr import AutoCLR, Bounds, RangeTestResult, Suggestion
+from autoclr.models import MLP
+
+
+def net_state(net):
+    """Everything a user could notice about a net object."""
+    return pickle.dumps(net), set(vars(net))
+
+
+@pytest.fixture(scope="module")
+def fitted_digits(digits):
+    """AutoCLR with default options on digits (70/30), as in the issue's target."""
+    X_train, X_test, y_train, y_test = digits
+    net = make_classifier_net(module__hidden=64, max_epochs=30)
+    before = net_state(net)
+    auto = AutoCLR(net, random_state=0).fit(X_train, y_train)
+    return auto, net, before, X_test, y_test
+
+
+def test_digits_reaches_the_target_accuracy(fitted_digits):
+    auto, _, _, X_test, y_test = fitted_digits
+    assert auto.score(X_test, y_test) >= 0.96
+    assert 0 < auto.base_lr_ < auto.max_lr_ <= 1.0
+    assert isinstance(auto.range_test_, RangeTestResult)
+    assert isinstance(auto.range_test_.bounds, Bounds)
+    assert auto.range_test_.bounds.max_lr == auto.max_lr_
+
+
+def test_user_net_is_unchanged(fitted_digits):
+    auto, net, before, _, _ = fitted_digits
+    assert net_state(net) == before
+    assert not net.initialized_
+    assert auto.net_ is not net and auto.net_.initialized_
+
+
+def test_fitted_attributes_and_predictions(fitted_digits):
+    auto, _, _, X_test, y_test = fitted_digits
+    plan = auto.cycle_plan_
+    # 1257 samples; the net's ValidSplit(5) trains on 1005 -> 16 batches of 64
+    assert plan.iterations_per_epoch == 16
+    assert plan.factor == 5 and auto.step_size_ == 80  # max_epochs=30 -> 3 cycles of 10
+    assert len(auto.net_.history) == plan.n_epochs == 30
+    np.testing.assert_array_equal(auto.classes_, np.arange(10))
+    proba = auto.predict_proba(X_test)
+    assert proba.shape == (len(X_test), 10)
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-5)
+    np.testing.assert_array_equal(auto.predict(X_test), proba.argmax(1))
+    assert auto.n_features_in_ == 64
+
+
+def test_classifier_with_string_labels(small_digits):
+    X, y = small_digits
+    labels = np.array([f"digit-{d}" for d in range(10)])
+    auto = AutoCLR(make_classifier_net(), base_lr=0.01, max_lr=0.1, random_state=0)
+    auto.fit(X, labels[y])
+    assert set(auto.predict(X[:20])) <= set(labels)
+    assert auto.score(X, labels[y]) > 0.5
+
+
+def test_regressor_end_to_end(regression_data):
+    X, y = regression_data
+    net = make_regressor_net(max_epochs=12)
+    auto = AutoCLR(net, random_state=0).fit(X[:300], y[:300])
+    assert is_regressor(auto) and not is_classifier(auto)
+    assert auto.range_test_.score_name == "neg_loss"
+    pred = auto.predict(X[300:])
+    assert pred.shape == (100,)
+    assert auto.score(X[300:], y[300:]) > 0.8  # R^2
+    assert not hasattr(auto, "predict_proba")
+
+
+def test_estimator_type_follows_the_net():
+    assert is_classifier(AutoCLR(make_classifier_net()))
+    assert is_regressor(AutoCLR(make_regressor_net()))
+    # GridSearchCV stratifies for a classifier
+    cv = check_cv(3, np.arange(30) % 3, classifier=is_classifier(AutoCLR(make_classifier_net())))
+    assert isinstance(cv, StratifiedKFold)
+
+
+def test_not_fitted_error(small_digits):
+    X, _ = small_digits
+    auto = AutoCLR(make_classifier_net())
+    with pytest.raises(NotFittedError):
+        auto.predict(X)
+    with pytest.raises(NotFittedError):
+        auto.predict_proba(X)
+
+
+def test_params_are_stored_unchanged_and_net_params_are_exposed():
+    net = make_classifier_net()
+    auto = AutoCLR(net, policy="triangular", lr_range=(1e-5, 10.0))
+    params = auto.get_params(deep=True)
+    assert params["net"] is net
+    assert params["lr_range"] == (1e-5, 10.0)
+    assert params["net__module__hidden"] == 32
+    assert params["net__batch_size"] == 64
+    auto.set_params(net__module__hidden=16, policy="exp_range")
+    assert auto.net.module__hidden == 16 and auto.policy == "exp_range"
+
+
+def test_clone_and_pickle(small_digits):
+    X, y = small_digits
+    auto = AutoCLR(make_classifier_net(), random_state=0, base_lr=0.01, max_lr=0.1)
+    unfitted = pickle.loads(pickle.dumps(auto))
+    assert unfitted.get_params()["policy"] == "triangular2"
+    auto.fit(X, y)
+    twin = clone(auto)
+    assert not hasattr(twin, "net_")
+    restored = pickle.loads(pickle.dumps(auto))
+    np.testing.assert_array_equal(restored.predict_proba(X), auto.predict_proba(X))
+
+
+def test_given_bounds_skip_the_range_test(small_digits, monkeypatch):
+    def boom(*args, **kwargs):
+        raise AssertionError("the range test must not run")
+
+    monkeypatch.setattr(estimator_module, "range_test", boom)
+    X, y = small_digits
+    auto = AutoCLR(make_classifier_net(), base_lr=0.002, max_lr=0.02).fit(X, y)
+    assert (auto.base_lr_, auto.max_lr_) == (0.002, 0.02)
+    assert auto.range_test_ is None
+
+
+def test_only_max_lr_given_detects_base_lr(small_digits):
+    X, y = small_digits
+    auto = AutoCLR(make_classifier_net(), max_lr=0.05, random_state=0).fit(X, y)
+    assert auto.max_lr_ == 0.05
+    assert auto.base_lr_ < 0.05
+    assert auto.range_test_ is not None
+
+
+def test_verbose_prints_the_suggestion(small_digits, capsys):
+    X, y = small_digits
+    AutoCLR(make_classifier_net(), random_state=0, verbose=1).fit(X, y)
+    out = capsys.readouterr().out
+    assert "base_lr=" in out and "max_lr=" in out and "step_size=" in out
+    assert "iterations/epoch" in out and "policy=triangular2" in out
+    assert "why:" in out
+
+
+def test_suggest_returns_the_block_and_leaves_the_estimator_unfitted(small_digits):
+    X, y = small_digits
+    auto = AutoCLR(make_classifier_net(), random_state=0)
+    s = auto.suggest(X, y)
+    assert isinstance(s, Suggestion)
+    assert s.base_lr < s.max_lr
+    assert s.plan.iterations_per_epoch == 7  # 400 of 500 samples in batches of 64
+    text = repr(s)
+    assert f"base_lr={s.base_lr:.2e}" in text and "why:" in text
+    assert not hasattr(auto, "net_") and not hasattr(auto, "classes_")
+    # the same seed gives the same suggestion as fit uses
+    fitted = AutoCLR(make_classifier_net(), random_state=0).fit(X, y)
+    assert (fitted.base_lr_, fitted.max_lr_) == (s.base_lr, s.max_lr)
+
+
+def test_step_size_is_computed_from_the_data_given(digits):
+    X, _, y, _ = digits
+    net = make_classifier_net(train_split=None, max_epochs=12)
+    small = AutoCLR(net, base_lr=0.01, max_lr=0.1).fit(X[:640], y[:640])
+    large = AutoCLR(net, base_lr=0.01, max_lr=0.1).fit(X[:1280], y[:1280])
+    assert small.cycle_plan_.iterations_per_epoch == 10
+    assert large.cycle_plan_.iterations_per_epoch == 20
+    assert large.step_size_ == 2 * small.step_size_
+
+
+def test_grid_search_over_autoclr_and_net_params(small_digits):
+    X, y = small_digits
+    net = make_classifier_net(max_epochs=6)
+    search = GridSearchCV(
+        AutoCLR(net, random_state=0),
+        {"policy": ["triangular", "triangular2"], "net__module__hidden": [16, 32]},
+        cv=2,
+    )
+    with pytest.warns(UserWarning, match="cycle"):
+        search.fit(X, y)
+    assert len(search.cv_results_["params"]) == 4
+    assert search.best_estimator_.net_.module_.net[0].out_features == (
+        search.best_params_["net__module__hidden"])
+    assert search.score(X, y) > 0.5
+    assert not net.initialized_
+
+
+def test_module_instance_both_phases_start_from_the_same_weights(small_digits, monkeypatch):
+    X, y = small_digits
+    module = MLP(n_features=64, n_outputs=10, hidden=16)
+    initial = {k: v.clone() for k, v in module.state_dict().items()}
+    seen = []
+    real_range_test = estimator_module.range_test
+
+    def spy(net, *args, **kwargs):
+        seen.append({k: v.clone() for k, v in net.module.state_dict().items()})
+        return real_range_test(net, *args, **kwargs)
+
+    monkeypatch.setattr(estimator_module, "range_test", spy)
+    net = make_classifier_net(module=module)
+    auto = AutoCLR(net, random_state=0).fit(X, y)
+    for k, v in module.state_dict().items():  # the user's weights are untouched
+        assert torch.equal(v, initial[k])
+        assert torch.equal(seen[0][k], initial[k])  # the range test starts from them
+    assert auto.net_.module_ is not module
+
+
+def test_keyboard_interrupt_in_the_range_test_propagates(small_digits, monkeypatch):
+    class Interrupting(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(64, 10)
+            self.calls = 0
+
+        def forward(self, X):
+            self.calls += 1
+            if self.calls == 5:
+                raise KeyboardInterrupt
+            return self.lin(X)
+
+    X, y = small_digits
+    auto = AutoCLR(make_classifier_net(module=Interrupting), random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        auto.fit(X, y)
+    assert not hasattr(auto, "net_")
+
+
+def test_user_lr_scheduler_is_rejected(small_digits):
+    from skorch.callbacks import LRScheduler
+
+    X, y = small_digits
+    net = make_classifier_net(callbacks=[("sched", LRScheduler(policy="StepLR", step_size=1))])
+    with pytest.raises(ValueError, match="LR scheduler.*'sched'"):
+        AutoCLR(net).fit(X, y)
+
+
+def test_user_callbacks_are_kept(small_digits):
+    from skorch.callbacks import EpochScoring
+
+    X, y = small_digits
+    net = make_classifier_net(callbacks=[("train_acc", EpochScoring(
+        "accuracy", on_train=True, name="train_acc"))])
+    auto = AutoCLR(net, base_lr=0.01, max_lr=0.1).fit(X, y)
+    assert "train_acc" in auto.net_.history[-1]
+    assert len(net.callbacks) == 1  # the user's list is not extended
+
+
+def test_device_auto_is_cpu_without_cuda(small_digits):
+    X, y = small_digits
+    auto = AutoCLR(make_classifier_net(), base_lr=0.01, max_lr=0.1).fit(X, y)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert auto.net_.device == expected
+    assert next(auto.net_.module_.parameters()).device.type == expected
+
+
+def test_same_seed_same_fit_and_global_rng_untouched(small_digits):
+    X, y = small_digits
+    torch.manual_seed(5)
+    state = torch.get_rng_state()
+    a = AutoCLR(make_classifier_net(), random_state=3).fit(X, y)
+    assert torch.equal(torch.get_rng_state(), state)
+    b = AutoCLR(make_classifier_net(), random_state=3).fit(X, y)
+    assert (a.base_lr_, a.max_lr_) == (b.base_lr_, b.max_lr_)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
