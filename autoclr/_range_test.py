@@ -147,29 +147,43 @@ def _split(n, y, valid_size, classifier, seed):
 
 
 class _ArrayBatches:
-    """Shuffled mini-batches gathered from in-memory tensors, no DataLoader."""
+    """Shuffled mini-batches gathered from in-memory tensors, no DataLoader.
 
-    def __init__(self, X, y, idx, batch_size, generator):
+    Each batch is gathered by index from the full tensors, which are never
+    copied. With ``pin=True`` (training on CUDA) the batch is gathered
+    straight into page-locked memory, so that its copy to the device can run
+    asynchronously (``non_blocking=True``).
+    """
+
+    def __init__(self, X, y, idx, batch_size, generator, pin=False):
         self.X, self.y = X, y
         self.idx = torch.as_tensor(idx)
         self.batch_size = batch_size
         self.generator = generator
+        self.pin = pin
+
+    def _gather(self, t, sel):
+        if not self.pin:
+            return t[sel]
+        out = torch.empty((len(sel), *t.shape[1:]), dtype=t.dtype, pin_memory=True)
+        return torch.index_select(t, 0, sel, out=out)
 
     def __iter__(self):
         while True:
             perm = self.idx[torch.randperm(len(self.idx), generator=self.generator)]
             for start in range(0, len(perm), self.batch_size):
                 sel = perm[start : start + self.batch_size]
-                yield self.X[sel], (None if self.y is None else self.y[sel])
+                yield self._gather(self.X, sel), (
+                    None if self.y is None else self._gather(self.y, sel))
 
 
 class _LoaderBatches:
     """Shuffled mini-batches of a torch ``Dataset`` through a ``DataLoader``."""
 
-    def __init__(self, dataset, idx, batch_size, generator):
+    def __init__(self, dataset, idx, batch_size, generator, pin=False):
         self.loader = DataLoader(
             Subset(dataset, idx), batch_size=batch_size, shuffle=True,
-            generator=generator,
+            generator=generator, pin_memory=pin,
         )
 
     def __iter__(self):
@@ -182,6 +196,7 @@ def _valid_batches(X, y, idx, batch_size, device, is_dataset):
     if is_dataset:
         loader = DataLoader(Subset(X, idx), batch_size=max(batch_size, 256))
         return loader, False
+    # only the bounded validation subset is gathered, once, and kept on the device
     sel = torch.as_tensor(idx)
     Xv = to_device(X[sel], device)
     yv = None if y is None else to_device(y[sel], device)
@@ -265,14 +280,15 @@ def range_test(
     params = {} if device is None else {"device": resolve_device(device)}
     rt_net = fresh_net(net, **params)
     dev = rt_net.device
+    pin = torch.device(dev).type == "cuda"
     generator = torch.Generator().manual_seed(seed)
     if is_dataset:
-        batches = _LoaderBatches(X, train_idx, bs, generator)
+        batches = _LoaderBatches(X, train_idx, bs, generator, pin=pin)
     else:
         X_t = X if isinstance(X, torch.Tensor) else torch.as_tensor(np.asarray(X))
         y_t = None if y is None else (
             y if isinstance(y, torch.Tensor) else torch.as_tensor(np.asarray(y)))
-        batches = _ArrayBatches(X_t, y_t, train_idx, bs, generator)
+        batches = _ArrayBatches(X_t, y_t, train_idx, bs, generator, pin=pin)
     valid, _ = _valid_batches(
         X if is_dataset else X_t, None if is_dataset else y_t, valid_idx, bs, dev,
         is_dataset)
@@ -280,28 +296,35 @@ def range_test(
     with seeded(seed, dev):
         rt_net.initialize()
     module, optimizer = rt_net.module_, rt_net.optimizer_
+    # the loop stays on the device: losses and scores are buffered there and
+    # read back once per evaluation, never per iteration
     loss_buf = torch.empty(n_iter, device=dev)
     score_buf = torch.empty(len(eval_at), device=dev)
+    lr_list = lrs.tolist()
+    eval_list = eval_at.tolist()
     ema, best, beta = 0.0, math.inf, 0.98
     stop_at, stop_reason, n_checked, k_eval = n_iter, "completed", 0, 0
+    next_eval = eval_list[0]
     batch_iter = iter(batches)
+    module.train()  # _score switches back to train mode after each evaluation
     with seeded(seed + 1, dev):
         for i in range(n_iter):
             Xi, yi = next(batch_iter)
             Xi, yi = to_device(Xi, dev), to_device(yi, dev)
+            lr = lr_list[i]
             for group in optimizer.param_groups:
-                group["lr"] = float(lrs[i])
-            module.train()
+                group["lr"] = lr
             optimizer.zero_grad(set_to_none=True)
             y_pred = rt_net.infer(Xi)
             loss = rt_net.get_loss(y_pred, yi, X=Xi, training=True)
             loss.backward()
             optimizer.step()
             loss_buf[i] = loss.detach()
-            if i != eval_at[k_eval]:
+            if i != next_eval:
                 continue
             score_buf[k_eval] = _score(rt_net, valid, classifier, dev)
             k_eval += 1
+            next_eval = eval_list[k_eval] if k_eval < len(eval_list) else -1
             # one host sync per evaluation: check the new losses for divergence
             for j, value in enumerate(loss_buf[n_checked : i + 1].tolist(), n_checked):
                 if not math.isfinite(value):
