@@ -31,6 +31,15 @@ __all__ = ["RangeTestResult", "range_test", "RAMPS"]
 RAMPS = ("exp", "linear")
 #: range-test length in epochs when ``n_iter="auto"``, and its bounds in iterations
 AUTO_EPOCHS, MIN_AUTO_ITER, MAX_AUTO_ITER = 8, 100, 400
+#: validation budget: all evaluations together score at most this many samples per
+#: sample trained on (a forward pass costs about a third of a training step, so
+#: scoring stays near 15 % of the test) ...
+SCORE_BUDGET = 0.35
+#: ... but each evaluation scores at least this many (when held out)
+MIN_SCORED = 200
+#: scoring runs through the held-out subset in chunks of this many samples (on CPU:
+#: large batches of activations fall out of the cache)
+SCORE_CHUNK = 256
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,15 +201,24 @@ class _LoaderBatches:
                 yield batch[0], batch[1]
 
 
+def _n_scored(n_held_out, max_valid_samples, n_iter, batch_size, n_eval):
+    """Samples scored at each evaluation: the held-out ones, within the budgets."""
+    budget = math.ceil(SCORE_BUDGET * n_iter * batch_size / n_eval)
+    return int(min(n_held_out, max_valid_samples, max(MIN_SCORED, budget)))
+
+
 def _valid_batches(X, y, idx, batch_size, device, is_dataset):
     if is_dataset:
-        loader = DataLoader(Subset(X, idx), batch_size=max(batch_size, 256))
+        loader = DataLoader(Subset(X, idx), batch_size=max(batch_size, SCORE_CHUNK))
         return loader, False
     # only the bounded validation subset is gathered, once, and kept on the device
     sel = torch.as_tensor(idx)
     Xv = to_device(X[sel], device)
     yv = None if y is None else to_device(y[sel], device)
-    return [(Xv, yv)], True
+    if torch.device(device).type == "cuda":
+        return [(Xv, yv)], True
+    return [(Xv[i : i + SCORE_CHUNK], None if yv is None else yv[i : i + SCORE_CHUNK])
+            for i in range(0, len(sel), SCORE_CHUNK)], True
 
 
 def range_test(
@@ -243,6 +261,10 @@ def range_test(
         for classifiers.
     max_valid_samples : int, default=1000
         At most this many held-out samples are scored at each evaluation.
+        Fewer when scoring would outgrow the training: all evaluations
+        together score at most ``SCORE_BUDGET = 0.35`` samples per sample
+        trained on (``n_iter * batch_size``), but at least ``MIN_SCORED =
+        200`` per evaluation when that many are held out.
     divergence_factor : float, default=5.0
         Stop when the smoothed loss exceeds this multiple of its best, or is
         not finite.
@@ -266,7 +288,6 @@ def range_test(
     n = len(X)
     classifier = is_classifier(net)
     train_idx, valid_idx = _split(n, y, valid_size, classifier, seed)
-    valid_idx = valid_idx[:max_valid_samples]
     bs = len(train_idx) if net.batch_size in (-1, None) else int(net.batch_size)
     if n_iter == "auto":
         n_iter = auto_n_iter(len(train_idx), bs)
@@ -274,6 +295,7 @@ def range_test(
         raise ValueError(f"n_iter must be 'auto' or an int >= 8, got {n_iter!r}.")
     n_iter = int(n_iter)
     n_eval = int(min(max(n_eval, 5), n_iter))
+    valid_idx = valid_idx[: _n_scored(len(valid_idx), max_valid_samples, n_iter, bs, n_eval)]
     lrs = lr_ramp(lr_range, n_iter, ramp)
     eval_at = np.unique(np.round(np.linspace(0, n_iter, n_eval + 1)[1:]).astype(int) - 1)
 
@@ -281,6 +303,7 @@ def range_test(
     rt_net = fresh_net(net, **params)
     dev = rt_net.device
     pin = torch.device(dev).type == "cuda"
+    move = torch.device(dev).type != "cpu"  # batches are gathered on the CPU
     generator = torch.Generator().manual_seed(seed)
     if is_dataset:
         batches = _LoaderBatches(X, train_idx, bs, generator, pin=pin)
@@ -310,7 +333,8 @@ def range_test(
     with seeded(seed + 1, dev):
         for i in range(n_iter):
             Xi, yi = next(batch_iter)
-            Xi, yi = to_device(Xi, dev), to_device(yi, dev)
+            if move:
+                Xi, yi = to_device(Xi, dev), to_device(yi, dev)
             lr = lr_list[i]
             for group in optimizer.param_groups:
                 group["lr"] = lr
