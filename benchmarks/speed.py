@@ -67,6 +67,7 @@ TARGETS = {
                       "no scoring)"),
     "score_share": (0.15, "(1) validation scoring / range test"),
     "rt_peer": (1.00, "(2) range test / torch-lr-finder"),
+    "rt_noscore_peer": (None, "(2) range test without its scoring / torch-lr-finder"),
     "phase_plain": (1.03, "(3) cyclical fit phase / plain skorch fit"),
     "full_plain": (1.30, "(4) AutoCLR.fit / plain skorch fit"),
     "rss_ratio": (1.10, "(5) peak RSS, AutoCLR.fit / plain fit"),
@@ -502,6 +503,8 @@ def run_problem(p: Problem, device="cpu", repeats=5, seed=0, peer=None, log=prin
         "rt_train_bare": ratios(lambda t: t["steps"] / t["bare"]),
         "score_share": ratios(lambda t: t["score"] / t["rt"]),
         "rt_peer": ratios(lambda t: t["rt"] / t["peer"] if "peer" in t else None),
+        "rt_noscore_peer": ratios(
+            lambda t: (t["rt"] - t["score"]) / t["peer"] if "peer" in t else None),
         "phase_plain": ratios(lambda t: t["phase"] / t["plain"]),
         "full_plain": ratios(lambda t: t["full"] / t["plain"]),
         "bare_cv": statistics.pstdev([t["bare"] for t in rows])
@@ -638,11 +641,14 @@ def format_report(results, machine, command, memory=None):
                 f"| {m['rss_extra_mb']:+.1f} | {m['rss_ratio']:.3f} |")
             if "cuda_ratio" in m:
                 lines.append(
-                    f"| {name} (CUDA) | | | {pl['cuda_peak'] / 2**20:.1f} "
-                    f"| {au['cuda_peak'] / 2**20:.1f} | after fit "
-                    f"{au['cuda_after_fit'] / 2**20:.1f} (module "
-                    f"{au['cuda_module_bytes'] / 2**20:.1f}), after del "
-                    f"{au['cuda_after_del'] / 2**20:.1f} | {m['cuda_ratio']:.3f} |")
+                    f"| {name} (CUDA peak; allocated after fit / after del, module "
+                    f"{au['cuda_module_bytes'] / 2**20:.1f}) | | "
+                    f"| {pl['cuda_peak'] / 2**20:.1f} ({pl['cuda_after_fit'] / 2**20:.1f}"
+                    f" / {pl['cuda_after_del'] / 2**20:.1f}) "
+                    f"| {au['cuda_peak'] / 2**20:.1f} ({au['cuda_after_fit'] / 2**20:.1f}"
+                    f" / {au['cuda_after_del'] / 2**20:.1f}) "
+                    f"| {(au['cuda_peak'] - pl['cuda_peak']) / 2**20:+.1f} "
+                    f"| {m['cuda_ratio']:.3f} |")
     return "\n".join(lines)
 
 
@@ -655,6 +661,7 @@ def write_doc(report, path=DOC):
         text = head + block + rest.split(END, 1)[1]
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
 
 
