@@ -144,3 +144,21 @@ def test_memory_child_measures_both_fits_in_process(gpu_check):
     auto = speed.memory_child("autoclr", p)
     for m in (plain, auto):
         assert m["peak_rss"] >= m["baseline_rss"] > 0
+
+
+def test_report_shows_cuda_memory_when_measured(gpu_check):
+    speed = gpu_check.speed
+    mib = 2**20
+    side = {"baseline_rss": 400 * mib, "cuda_after_del": 0, "cuda_module_bytes": 1 * mib}
+    memory = {"cnn32-10k": {
+        "plain": dict(side, peak_rss=420 * mib, cuda_peak=100 * mib, cuda_after_fit=2 * mib),
+        "autoclr": dict(side, peak_rss=424 * mib, cuda_peak=105 * mib,
+                        cuda_after_fit=2 * mib),
+        "rss_ratio": 424 / 420, "rss_extra_mb": 4.0, "cuda_ratio": 1.05, "x_mib": 117.2,
+    }}
+    machine = {"cpu": "x", "cores": 16, "torch": "2", "torch_threads": 1, "python": "3",
+               "device": "cuda", "gpu": "H200", "load_avg": (0.0,), "date": "now",
+               "clock": "wall"}
+    report = speed.format_report([], machine, "cmd", memory)
+    assert "| 100.0 (2.0 / 0.0) | 105.0 (2.0 / 0.0) | +5.0 | 1.050 |" in report
+    assert "(H200)" in report and "wall time" in report
