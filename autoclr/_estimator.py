@@ -383,11 +383,11 @@ class AutoCLR(BaseEstimator):
                     f"X and y have different lengths: X has {n_x} samples, y has "
                     f"{n_y}. Pass one target per sample.")
             X_out, y_out = validate_data(
-                self, X_np, y, reset=True, dtype=np.float32,
+                self, X_np, y, reset=True, dtype=np.float32, allow_nd=True,
                 y_numeric=not is_classifier(self.net), multi_output=True,
             )
             return X_out, y_out
-        return validate_data(self, X_np, reset=False, dtype=np.float32), None
+        return validate_data(self, X_np, reset=False, dtype=np.float32, allow_nd=True), None
 
     def _encode_y(self, y):
         if y is None:
@@ -407,7 +407,7 @@ class AutoCLR(BaseEstimator):
             self.classes_, y_enc = np.unique(y, return_inverse=True)
             if len(self.classes_) < 2:
                 raise ValueError(
-                    f"y has only one class ({self.classes_[0]!r}); a classifier needs "
+                    f"y has only one class ({self.classes_[0].tolist()!r}); a classifier needs "
                     "at least two.")
             return y_enc.astype(np.int64)
         y = np.asarray(y, dtype=np.float32)
