@@ -6,6 +6,7 @@ import dataclasses
 import difflib
 import inspect
 import numbers
+import pickle
 import warnings
 from dataclasses import dataclass
 
@@ -283,6 +284,36 @@ class AutoCLR(BaseEstimator):
                             f"Invalid parameter {key!r} for AutoCLR's net. Did you "
                             f"mean {close[0]!r}?") from exc
             raise
+
+    # ----------------------------------------------------------- persistence
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # a copy: never touch self.__dict__
+        main = sorted({name for key in ("net", "net_") for name in _main_classes(
+            state.get(key))})
+        if main:
+            # pickle stores classes by name, and "__main__.MyModule" does not exist
+            # in another program or a worker: store the nets with cloudpickle, which
+            # copies such classes by value (skorch stores a fitted net's module_
+            # with torch.save, by name: that part still needs the class, and
+            # loading says so)
+            try:
+                dumps = _cloudpickle().dumps
+                for key in ("net", "net_"):
+                    if key in state:
+                        state[key] = _PickledByValue(dumps(state[key]), main)
+            except Exception as exc:
+                raise pickle.PicklingError(
+                    f"AutoCLR's net uses {', '.join(main)} defined in the __main__ script, "
+                    "which pickle stores by name only, so other programs and worker "
+                    "processes cannot load it; storing it by value failed too "
+                    f"({exc}). Define these classes in an importable module "
+                    "(e.g. mymodels.py) and import them from there.") from exc
+        return state
+
+    def __setstate__(self, state):
+        state = {key: value.load() if isinstance(value, _PickledByValue) else value
+                 for key, value in state.items()}
+        super().__setstate__(state)
 
     # ------------------------------------------------------------ validation
     def _check_params(self):
@@ -728,3 +759,51 @@ def _check_option(name, value, allowed):
         if close:
             msg += f" Did you mean {close[0]!r}?"
     raise ValueError(msg)
+
+
+def _cloudpickle():
+    """cloudpickle: a dependency of joblib >= 1.5, vendored by older joblib."""
+    try:
+        import cloudpickle
+    except ImportError:  # pragma: no cover
+        from joblib.externals import cloudpickle
+    return cloudpickle
+
+
+class _PickledByValue:
+    """A net pickled with cloudpickle, so classes from ``__main__`` travel by value."""
+
+    def __init__(self, payload, main_classes):
+        self.payload = payload
+        self.main_classes = main_classes
+
+    def load(self):
+        try:
+            return pickle.loads(self.payload)
+        except AttributeError as exc:
+            if "__main__" not in str(exc):
+                raise
+            names = ", ".join(self.main_classes)
+            raise AttributeError(
+                f"This AutoCLR was pickled by a program that defined {names} in its "
+                "__main__ script; the fitted net refers to it by name, and this "
+                f"program's __main__ has no such class ({exc}). Define {names} in an "
+                "importable module (e.g. mymodels.py), import it from there in both "
+                "programs, and fit and save again; or define it in this program's "
+                "__main__ before loading.") from exc
+
+
+def _main_classes(net):
+    """Names of the classes defined in ``__main__`` that a net refers to."""
+    if net is None:
+        return set()
+    values = list(vars(net).values())
+    values += [v for value in list(values) if isinstance(value, (list, tuple))
+               for v in value]
+    values += [v for value in list(values) if isinstance(value, tuple) for v in value]
+    names = set()
+    for value in values:
+        cls = value if isinstance(value, type) else type(value)
+        if getattr(cls, "__module__", None) == "__main__":
+            names.add(cls.__qualname__)
+    return names
