@@ -251,7 +251,10 @@ def accuracy_bounds(
         )
     above_onset = smoothed[: k_peak + 1] >= s0 + onset_fraction * rise
     above_plateau = smoothed[: k_peak + 1] >= s0 + plateau_fraction * rise
-    k_onset = int(np.argmax(above_onset))
+    # the onset of the rise that leads to the peak: a noise blip crossing the
+    # level earlier, in the flat part, is not the start of the rise
+    below = np.flatnonzero(~above_onset)
+    k_onset = int(below[-1]) + 1 if len(below) else 0
     k_plateau = max(int(np.argmax(above_plateau)), k_onset)
     onset_lr = float(lrs[k_onset])
     plateau_lr = float(lrs[k_plateau])
