@@ -122,9 +122,10 @@ class AutoCLR(BaseEstimator):
     base_lr, max_lr : float, default=None
         Bounds of the cycle. When both are given the range test is skipped.
         When only one is given the range test still runs and detects the
-        other; a detected ``base_lr`` that is not below the given ``max_lr``
-        is replaced by ``max_lr / 4`` (with a warning), and a detected
-        ``max_lr`` not above the given ``base_lr`` raises a ``ValueError``.
+        other, and the given one is used as is; a detected ``base_lr`` that
+        is not below the given ``max_lr`` is replaced by ``max_lr / 4`` (with
+        a warning), and a detected ``max_lr`` not above the given ``base_lr``
+        raises a ``ValueError``.
     step_size : "auto" or int, default="auto"
         Iterations of half a cycle. ``"auto"``:
         ``step_size_factor`` x iterations per epoch, counted on the samples the
@@ -187,6 +188,44 @@ class AutoCLR(BaseEstimator):
         Class labels (classifiers).
     n_features_in_ : int
         Features seen in ``fit`` (array input).
+
+    Notes
+    -----
+    **Checks first.** Parameters and input are validated before any
+    training; each error names the parameter, the value and what is allowed.
+
+    **Hard range-test curves.**
+
+    - The loss diverges at the first iterations (the range test stopped on a
+      diverging or NaN loss within its first quarter, or too early to be
+      read): ``lr_range`` starts too high. AutoCLR retries *once* with the
+      range lowered 1000-fold (from ``low / 1000`` to the LR where it
+      diverged), with a :class:`~autoclr.BoundsWarning`; ``range_test_``
+      is the retried test. If that diverges too, ``fit`` raises a
+      ``ValueError`` telling to start ``lr_range`` lower or to check the net
+      and data.
+    - No rise of the validation score (an untrainable problem, random
+      labels): a :class:`~autoclr.BoundsWarning` says no onset was found and
+      the loss rule is used instead (``range_test_.bounds.fallback`` is
+      True). For classifiers a rise must exceed the sampling noise of an
+      accuracy measured on the validation split.
+    - Neither the score nor the loss can be read: a
+      :class:`~autoclr.BoundsWarning`, and the net's own ``lr`` is used as
+      ``max_lr`` with ``base_lr = lr / 4`` (``bounds.method == "net_lr"``).
+    - Detected bounds always lie inside the tested range, ``base_lr`` below
+      ``max_lr``.
+
+    **Interruptions.** See :meth:`fit`: Ctrl-C during the range test
+    propagates and leaves the estimator unfitted; during the final fit skorch
+    catches it and ``fit`` returns a fitted estimator with a warning.
+
+    **Persistence.** Fitted estimators pickle (``pickle``, ``joblib.dump``)
+    and predict identically when loaded. Nets whose classes are defined in
+    the ``__main__`` script are stored by value (cloudpickle), so unfitted
+    estimators reach process-based workers; a *fitted* one still needs the
+    module class where it is loaded (skorch saves the module by class
+    name), and loading it elsewhere fails with a message saying so: define
+    such classes in an importable module.
 
     Examples
     --------
