@@ -99,9 +99,13 @@ def test_ctrl_c_in_the_final_fit_is_swallowed_by_skorch_and_documented(data, int
                               train_split=None)
     before = net_state(net)
     auto = AutoCLR(net, range_test_iter=40, step_size=10, random_state=0)
-    # 40 range-test iterations and 40 evaluations (one forward each), then the
-    # fit: 10 batches per epoch; stop in its third epoch
-    interrupt_after(40 + 40 + 25)
+    # count the range test's forward calls (suggest runs the same range test),
+    # then stop the fit (10 batches per epoch) at its 25th batch, in epoch 3
+    interrupt_after(None)
+    auto.suggest(X, y)
+    range_test_calls = InterruptAfter.calls
+    assert range_test_calls >= 40
+    interrupt_after(range_test_calls + 25)
     with pytest.warns(UserWarning, match=r"Training stopped after 24 of 40 iterations, in "
                                          r"epoch 3 of 4 \(interrupted"):
         auto.fit(X, y)
