@@ -457,7 +457,8 @@ class AutoCLR(BaseEstimator):
                 y_numeric=not is_classifier(self.net), multi_output=True,
             )
             return X_out, y_out
-        return validate_data(self, X_np, reset=False, dtype=np.float32, allow_nd=True), None
+        return validate_data(self, X_np, reset=False, dtype=np.float32,
+                             allow_nd=True), None
 
     def _encode_y(self, y):
         if y is None:
