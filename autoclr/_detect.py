@@ -147,6 +147,9 @@ def loss_bounds(loss_lrs, losses, *, skip_start=0.1):
         f"max_lr: the smoothed training loss falls fastest at lr={max_lr:.3g} "
         f"(steepest descent); base_lr = max_lr / {SHORTCUT_RATIO:g}."
     )
+    base_lr, max_lr, note = _inside_range(lrs, base_lr, max_lr)
+    if note:
+        explanation = explanation[:-1] + f"; {note}."
     return Bounds(
         base_lr=base_lr,
         max_lr=max_lr,
@@ -166,6 +169,7 @@ def accuracy_bounds(
     onset_fraction: float = ONSET_FRACTION,
     plateau_fraction: float = PLATEAU_FRACTION,
     min_rise: float | None = None,
+    score_noise: float = 0.0,
     score_name: str = "score",
 ):
     """Onset and plateau of the smoothed validation score (the paper's rule).
@@ -202,6 +206,12 @@ def accuracy_bounds(
     min_rise : float, default=None
         Smallest rise that counts as a rise. ``None``: four times the noise
         of the curve (the standard deviation of the score around its smooth).
+    score_noise : float, default=0.0
+        Known measurement noise of each score, such as the sampling error
+        ``sqrt(p (1 - p) / n_valid)`` of an accuracy measured on ``n_valid``
+        samples. The noise level used is the larger of this and the one
+        estimated from the curve, so that a few lucky validation samples on
+        a flat curve (random labels) do not count as a rise.
     score_name : str, default="score"
         Name of the score for the explanation.
 
@@ -230,6 +240,7 @@ def accuracy_bounds(
     k_peak = int(np.argmax(smoothed))
     top = float(smoothed[k_peak])
     rise = top - s0
+    noise = max(noise, float(score_noise))
     threshold = 4 * noise if min_rise is None else min_rise
     if rise <= threshold or k_peak == 0:
         return _fallback(
@@ -240,7 +251,10 @@ def accuracy_bounds(
         )
     above_onset = smoothed[: k_peak + 1] >= s0 + onset_fraction * rise
     above_plateau = smoothed[: k_peak + 1] >= s0 + plateau_fraction * rise
-    k_onset = int(np.argmax(above_onset))
+    # the onset of the rise that leads to the peak: a noise blip crossing the
+    # level earlier, in the flat part, is not the start of the rise
+    below = np.flatnonzero(~above_onset)
+    k_onset = int(below[-1]) + 1 if len(below) else 0
     k_plateau = max(int(np.argmax(above_plateau)), k_onset)
     onset_lr = float(lrs[k_onset])
     plateau_lr = float(lrs[k_plateau])
@@ -271,6 +285,9 @@ def accuracy_bounds(
         f"max_lr: its rise slows at lr={plateau_lr:.3g} "
         f"({plateau_fraction:.0%} of the rise; peak at lr={peak_lr:.3g})"
     )
+    base_lr, max_lr, note = _inside_range(lrs, base_lr, max_lr)
+    if note:
+        notes.append(note)
     if notes:
         explanation += "; " + "; ".join(notes)
     explanation += "."
@@ -285,6 +302,17 @@ def accuracy_bounds(
         smoothed=smoothed,
         smoothed_lrs=lrs,
     )
+
+
+def _inside_range(lrs, base_lr, max_lr):
+    """Keep both bounds inside the tested range, base_lr below max_lr."""
+    if base_lr >= lrs[0]:
+        return base_lr, max_lr, ""
+    if max_lr <= lrs[0]:
+        max_lr = float(lrs[1])
+    return float(lrs[0]), max_lr, (
+        f"base_lr raised to the range's low bound {lrs[0]:.3g} (the curve moves from "
+        "the start: a lower start may find a lower base_lr)")
 
 
 def _fallback(reason, loss_lrs, losses):
@@ -319,11 +347,19 @@ def _fallback(reason, loss_lrs, losses):
 
 
 def _accuracy_rule(result):
+    score_noise = 0.0
+    n_valid = getattr(result, "n_valid", 0)
+    if result.score_name == "accuracy" and n_valid and len(result.scores):
+        # binomial sampling error of an accuracy at the curve's starting level
+        p = float(np.clip(np.median(result.scores[: max(2, len(result.scores) // 10)]),
+                          1 / n_valid, 1 - 1 / n_valid))
+        score_noise = float(np.sqrt(p * (1 - p) / n_valid))
     return accuracy_bounds(
         result.eval_lrs,
         result.scores,
         result.lrs,
         result.losses,
+        score_noise=score_noise,
         score_name=result.score_name,
     )
 

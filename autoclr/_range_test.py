@@ -5,9 +5,10 @@ from a low to a high bound, records the training loss at every iteration and
 the validation score at evenly spaced points, and stops early when the loss
 diverges. It runs its own short loop over the net's ``module_``,
 ``criterion_`` and ``optimizer_`` (the net's ``infer`` and ``get_loss`` are
-used, so customised nets behave as in training) because a range test is
-thrown away afterwards and must not go through skorch's ``fit``, which
-swallows ``KeyboardInterrupt``.
+used, and the callbacks' ``on_train_begin`` is called once, so customised
+nets behave as in training) because a range test is thrown away afterwards
+and must not go through skorch's ``fit``, which swallows
+``KeyboardInterrupt``.
 """
 
 from __future__ import annotations
@@ -318,6 +319,9 @@ def range_test(
 
     with seeded(seed, dev):
         rt_net.initialize()
+        # as skorch's fit does: callbacks may size the module from the data
+        # (``net.set_params(module__n_features=X.shape[1])``, skorch's FAQ idiom)
+        rt_net.notify("on_train_begin", X=X, y=y)
     module, optimizer = rt_net.module_, rt_net.optimizer_
     # the loop stays on the device: losses and scores are buffered there and
     # read back once per evaluation, never per iteration
