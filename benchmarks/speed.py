@@ -105,22 +105,6 @@ def default_problems(quick=False):
 
 
 # ------------------------------------------------------------------- problems
-class FlatImageCNN(SmallCNN):
-    """:class:`~autoclr.models.SmallCNN` fed flattened images of shape (n, C * H * W).
-
-    AutoCLR validates array input as 2-d (scikit-learn's ``validate_data``),
-    so the images travel flat and are viewed as (n, C, H, W) in ``forward``,
-    a free reshape; every contender uses this same module.
-    """
-
-    def __init__(self, n_outputs=10, channels=1, side=8, width=16):
-        super().__init__(n_outputs=n_outputs, channels=channels, side=side, width=width)
-        self.shape = (channels, side, side)
-
-    def forward(self, X):
-        return super().forward(X.view(len(X), *self.shape))
-
-
 def make_data(p: Problem, seed=0):
     """Learnable generated data: ``X`` float32, ``y`` int64 class indices."""
     rng = np.random.default_rng(seed)
@@ -129,17 +113,17 @@ def make_data(p: Problem, seed=0):
         centers = rng.standard_normal((p.n_classes, p.n_features)) * 0.6
         X = centers[y] + rng.standard_normal((p.n_samples, p.n_features))
     else:
-        # class templates plus pixel noise, stored flat (see FlatImageCNN)
-        d = p.channels * p.side * p.side
-        templates = rng.standard_normal((p.n_classes, d)) * 0.8
-        X = templates[y] + rng.standard_normal((p.n_samples, d))
+        # class templates plus pixel noise, shape (n, channels, side, side)
+        shape = (p.channels, p.side, p.side)
+        templates = rng.standard_normal((p.n_classes, *shape)) * 0.8
+        X = templates[y] + rng.standard_normal((p.n_samples, *shape))
     return X.astype(np.float32), y.astype(np.int64)
 
 
 def module_params(p: Problem):
     if p.model == "mlp":
         return MLP, dict(n_features=p.n_features, n_outputs=p.n_classes, hidden=p.hidden)
-    return FlatImageCNN, dict(n_outputs=p.n_classes, channels=p.channels, side=p.side,
+    return SmallCNN, dict(n_outputs=p.n_classes, channels=p.channels, side=p.side,
                           width=p.width)
 
 
