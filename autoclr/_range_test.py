@@ -173,7 +173,7 @@ class _ArrayBatches:
         self.pin = pin
 
     def _gather(self, t, sel):
-        if not self.pin:
+        if not self.pin or t.device.type != "cpu":
             return t[sel]
         out = torch.empty((len(sel), *t.shape[1:]), dtype=t.dtype, pin_memory=True)
         return torch.index_select(t, 0, sel, out=out)

@@ -162,3 +162,12 @@ def test_report_shows_cuda_memory_when_measured(gpu_check):
     report = speed.format_report([], machine, "cmd", memory)
     assert "| 100.0 (2.0 / 0.0) | 105.0 (2.0 / 0.0) | +5.0 | 1.050 |" in report
     assert "(H200)" in report and "wall time" in report
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_range_test_on_cuda_takes_data_already_on_the_device(blobs):
+    X, y = blobs
+    # X already on the GPU is indexed there, not gathered into pinned memory
+    result = range_test(make_classifier_net(), torch.as_tensor(X[:600]).cuda(), y[:600],
+                        n_iter=16, device="cuda", random_state=0)
+    assert len(result.lrs) == 16 and np.all(np.isfinite(result.losses))
