@@ -157,8 +157,9 @@ class AutoCLR(BaseEstimator):
         of both phases (which start from the same weights) and the shuffling
         of the final fit. torch's global RNG state is left as it was.
     verbose : int, default=0
-        ``>= 1`` prints the suggestion block and keeps the net's own
-        per-epoch output; ``0`` silences the net's output during the fit.
+        ``>= 1`` shows the range test's progress (on stderr), prints the
+        suggestion block and keeps the net's own per-epoch output; ``0``
+        silences the net's output during the fit.
 
     Attributes
     ----------
@@ -376,7 +377,7 @@ class AutoCLR(BaseEstimator):
                 self.net, X, y_enc,
                 lr_range=tuple(self.lr_range), ramp=self.ramp,
                 n_iter=self.range_test_iter, valid_size=self.valid_size,
-                random_state=seed, device=device,
+                random_state=seed, device=device, verbose=self.verbose,
             ).with_bounds(self.detection)
             bounds = rt.bounds
             if base_lr is None and max_lr is None:
