@@ -32,12 +32,21 @@ class CLIError(Exception):
 
 
 # ---------------------------------------------------------------- the parser
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except the empty ones (None, False) that say nothing."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``autoclr`` command (with its subcommands)."""
     from . import __version__
     from ._schedule import POLICIES
 
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = _HelpFormatter
     parser = argparse.ArgumentParser(
         prog="autoclr",
         description="Cyclical learning rates for skorch nets, with the bounds found by "
@@ -47,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"autoclr {__version__}",
                         help="print the version and exit")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                help="what to run (each has its own --help)")
 
     demo = sub.add_parser(
         "demo", formatter_class=fmt,
@@ -289,6 +299,7 @@ def run_demo(args):
                    verbose=verbose)
     if not verbose:
         auto.fit(X_train, y_train)
+        print("2. The bounds and why; the cyclical fit ran with them:", flush=True)
         print(auto.suggestion_, flush=True)
     else:
         print("2. The bounds and why, then the cyclical fit (one line per epoch):",
@@ -450,6 +461,8 @@ def _table_from_csv(path, target):
 
 
 def _table_from_npz(path, target):
+    if not zipfile.is_zipfile(path):
+        raise CLIError(f"cannot read {path}: not a valid .npz file (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
