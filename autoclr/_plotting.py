@@ -95,11 +95,14 @@ def plot_range_test(result, ax=None, *, show_loss=True):
     ax.set_ylabel(score_label, color=SCORE)
     ax.tick_params(axis="y", colors=SCORE)
     if not accuracy and len(result.scores):
-        # the negated loss can start (or end) far below the interesting part
-        lo = np.percentile(result.scores, 5)
-        hi = np.max(result.scores)
-        pad = 0.05 * (hi - lo) if hi > lo else 1.0
-        ax.set_ylim(lo - pad, hi + pad)
+        # the negated loss can end far below the interesting part (a net blowing
+        # up): show from half the rise below the starting level to the top
+        scores = result.scores[np.isfinite(result.scores)]
+        start = float(np.median(scores[: max(2, len(scores) // 10)]))
+        hi = float(np.max(scores))
+        rise = hi - start if hi > start else max(abs(start), 1e-3)
+        lo = max(float(np.min(scores)), start - 0.5 * rise)
+        ax.set_ylim(lo - 0.05 * rise, hi + 0.05 * rise)
 
     if show_loss and len(result.losses):
         ax2 = ax.twinx()
@@ -123,7 +126,8 @@ def plot_range_test(result, ax=None, *, show_loss=True):
     if bounds is not None:
         handles.append(ax.axvspan(
             bounds.base_lr, bounds.max_lr, color=BOUNDS, alpha=0.15, lw=0,
-            label=f"chosen bounds {bounds.base_lr:.2g} .. {bounds.max_lr:.2g}"))
+            label=f"chosen bounds {bounds.base_lr:.2g} .. {bounds.max_lr:.2g}"
+                  + (" (fallback: loss rule)" if bounds.fallback else "")))
         for lr in (bounds.base_lr, bounds.max_lr):
             ax.axvline(lr, color=BOUNDS, lw=1.5)
         for lr, name, ha in ((bounds.base_lr, "base_lr", "right"),
