@@ -321,11 +321,12 @@ class AutoCLR(BaseEstimator):
             X_np = X
         if reset:
             X_out, y_out = validate_data(
-                self, X_np, y, reset=True, dtype=np.float32,
+                self, X_np, y, reset=True, dtype=np.float32, allow_nd=True,
                 y_numeric=not is_classifier(self.net), multi_output=True,
             )
             return X_out, y_out
-        return validate_data(self, X_np, reset=False, dtype=np.float32), None
+        return validate_data(self, X_np, reset=False, dtype=np.float32,
+                             allow_nd=True), None
 
     def _encode_y(self, y):
         if y is None:
