@@ -154,12 +154,3 @@ def test_missing_matplotlib_gives_an_install_hint(monkeypatch):
     _, ax = plt.subplots()
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     assert plot_range_test(_synthetic_result(), ax=ax) is ax
-
-
-def test_importing_autoclr_does_not_import_matplotlib():
-    import subprocess
-
-    code = "import sys, autoclr; print('matplotlib' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120)
-    assert out.stdout.strip() == "False", out.stderr
