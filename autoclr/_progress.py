@@ -1,8 +1,8 @@
 """Progress output of the range test: tqdm when installed, else a plain fallback.
 
-The fit itself keeps skorch's per-epoch table (skorch's ``ProgressBar`` draws
-one bar per epoch and floods logs that are not a terminal, so it is not
-added).
+The fit itself keeps skorch's per-epoch table. skorch's ``ProgressBar`` is not
+added: it erases its bar at the end of every epoch, so outside a terminal (a log
+file, CI) it leaves only fragments such as ``0/29`` and adds nothing.
 """
 
 from __future__ import annotations
