@@ -462,6 +462,10 @@ class AutoCLR(BaseEstimator):
             callbacks=list(net.callbacks or []) + [("autoclr_cyclic_lr", callback)],
             lr=suggestion.base_lr,
             iterator_train__generator=torch.Generator().manual_seed(seed),
+            # a DataLoader without a generator draws from torch's global RNG; in
+            # threads (dask, joblib's threading backend) such a draw by one fit's
+            # predict/score could land inside another fit's seeded block
+            iterator_valid__generator=torch.Generator().manual_seed(seed),
         )
         if not self.verbose:
             net.set_params(verbose=0)

@@ -94,8 +94,8 @@ SEARCH_SPACE = {"policy": ["triangular", "triangular2", "exp_range"],
 
 
 def _search(X, y, backend=None):
-    net = make_classifier_net(max_epochs=12)
-    search = RandomizedSearchCV(AutoCLR(net, range_test_iter=24, random_state=0),
+    net = make_classifier_net(max_epochs=12, batch_size=16)  # enough batches to learn
+    search = RandomizedSearchCV(AutoCLR(net, random_state=0),
                                 SEARCH_SPACE, n_iter=4, cv=2, random_state=0, n_jobs=2)
     if backend is None:
         search.set_params(n_jobs=1)
@@ -129,6 +129,34 @@ def test_dask_search_matches_serial(small_digits, serial_search):
     assert search.best_estimator_.base_lr_ == serial_search.best_estimator_.base_lr_
     # the scores differ between candidates: "same best" is not a tie
     assert len(set(serial_search.cv_results_["mean_test_score"])) > 1
+
+
+def test_threading_search_matches_serial(small_digits, serial_search):
+    # fits in threads of one process, as on dask with processes=False: one fit's
+    # predict must not draw from torch's global RNG while another fit is seeding it
+    X, y = small_digits
+    search = _search(X[:300], y[:300], backend="threading")
+    assert search.best_params_ == serial_search.best_params_
+    np.testing.assert_array_equal(search.cv_results_["mean_test_score"],
+                                  serial_search.cv_results_["mean_test_score"])
+
+
+def test_predict_leaves_torch_global_rng_alone(small_digits):
+    X, y = small_digits
+    auto = _quiet(AutoCLR(make_classifier_net(max_epochs=12), **FAST).fit, X, y)
+    state = torch.get_rng_state()
+    auto.predict(X)
+    auto.predict_proba(X[:10])
+    auto.score(X, y)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_loky_search_matches_serial(small_digits, serial_search):
+    X, y = small_digits
+    search = _search(X[:300], y[:300], backend="loky")  # n_jobs=2 worker processes
+    assert search.best_params_ == serial_search.best_params_
+    np.testing.assert_array_equal(search.cv_results_["mean_test_score"],
+                                  serial_search.cv_results_["mean_test_score"])
 
 
 def test_ray_search_matches_serial(small_digits, serial_search):
