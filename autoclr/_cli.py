@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "the end of a cycle within it, the baseline trains as long")
     demo.add_argument("--device", default="auto",
                       help="'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', ...")
-    demo.add_argument("--output", "-o", default="autoclr_demo.png",
+    demo.add_argument("--output", "-o", default="autoclr_demo.png", metavar="PNG",
                       help="path of the PNG to write")
     demo.add_argument("--no-plot", action="store_true",
                       help="do not write the PNG (no matplotlib needed)")
