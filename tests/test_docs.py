@@ -63,7 +63,9 @@ def test_docs_build_strict(tmp_path):
 
 def test_every_figure_is_used_and_every_used_figure_exists():
     pages = {p: p.read_text() for p in DOCS.glob("*.md")}
-    used = {m for text in pages.values() for m in re.findall(r"\]\((img/[^)]+)\)", text)}
+    links = (m for text in pages.values()
+             for m in re.findall(r"\]\((?:\./)?(img/[^)\s]+)", text))
+    used = set(links)
     on_disk = {f"img/{p.name}" for p in (DOCS / "img").glob("*.png")}
     assert used and used <= on_disk, used - on_disk
     assert on_disk <= used, on_disk - used
