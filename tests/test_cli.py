@@ -77,7 +77,12 @@ def test_console_script_is_declared():
 # ------------------------------------------------------------------------ demo
 def test_demo_prints_bounds_accuracies_and_writes_the_png(tmp_path, capsys):
     png = tmp_path / "demo.png"
-    assert main(["demo", "--epochs", "12", "--seed", "1", "-o", str(png), "-q"]) == 0
+    torch.set_num_threads(2)
+    try:
+        assert main(["demo", "--epochs", "12", "--seed", "1", "-o", str(png), "-q"]) == 0
+        assert torch.get_num_threads() == 2  # the demo's one thread is given back
+    finally:
+        torch.set_num_threads(1)
     out = capsys.readouterr().out
     base_lr, max_lr, step = SUGGEST_LINE.search(out).groups()
     assert 0 < float(base_lr) < float(max_lr) < 1
