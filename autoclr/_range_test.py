@@ -25,6 +25,7 @@ from sklearn.model_selection import train_test_split
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ._detect import Bounds, detect_bounds
+from ._progress import progress_bar
 from ._utils import draw_seed, fresh_net, resolve_device, seeded, to_device
 
 __all__ = ["RangeTestResult", "range_test", "RAMPS"]
@@ -203,6 +204,7 @@ def range_test(
     divergence_factor=5.0,
     random_state=None,
     device=None,
+    verbose=0,
 ):
     """Run an LR range test on a fresh copy of ``net``.
 
@@ -238,6 +240,9 @@ def range_test(
     device : str or None
         Device to train on; ``None`` keeps the net's, ``"auto"`` picks CUDA
         when available.
+    verbose : int, default=0
+        ``>= 1`` shows a progress bar on stderr (tqdm when installed, else
+        one line per quarter of the test).
 
     Returns
     -------
@@ -289,6 +294,7 @@ def range_test(
     ema, best, beta = 0.0, math.inf, 0.98
     stop_at, stop_reason, n_checked, k_eval = n_iter, "completed", 0, 0
     batch_iter = iter(batches)
+    bar = progress_bar(n_iter, enabled=verbose >= 1)
     with seeded(seed + 1, dev):
         for i in range(n_iter):
             Xi, yi = next(batch_iter)
@@ -318,8 +324,10 @@ def range_test(
                     stop_at, stop_reason = j, "diverged"
                     break
             n_checked = i + 1
+            bar.update_to(i + 1, lr=float(lrs[i]), loss=ema / (1 - beta ** (i + 1)))
             if stop_reason != "completed":
                 break
+    bar.close()
     losses = loss_buf[:stop_at].cpu().numpy().astype(float)
     scores = score_buf[:k_eval].cpu().numpy().astype(float)
     keep = eval_at[:k_eval] < stop_at
