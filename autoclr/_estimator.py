@@ -167,8 +167,9 @@ class AutoCLR(BaseEstimator):
         of both phases (which start from the same weights) and the shuffling
         of the final fit. torch's global RNG state is left as it was.
     verbose : int, default=0
-        ``>= 1`` prints the suggestion block and keeps the net's own
-        per-epoch output; ``0`` silences the net's output during the fit.
+        ``>= 1`` shows the range test's progress (on stderr), prints the
+        suggestion block and keeps the net's own per-epoch output; ``0``
+        silences the net's output during the fit.
 
     Attributes
     ----------
@@ -520,7 +521,7 @@ class AutoCLR(BaseEstimator):
             self.net, X, y_enc,
             lr_range=lr_range, ramp=self.ramp,
             n_iter=self.range_test_iter, valid_size=self.valid_size,
-            random_state=seed, device=device,
+            random_state=seed, device=device, verbose=self.verbose,
         )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -688,6 +689,10 @@ class AutoCLR(BaseEstimator):
             callbacks=list(net.callbacks or []) + [("autoclr_cyclic_lr", callback)],
             lr=suggestion.base_lr,
             iterator_train__generator=torch.Generator().manual_seed(seed),
+            # a DataLoader without a generator draws from torch's global RNG; in
+            # threads (dask, joblib's threading backend) such a draw by one fit's
+            # predict/score could land inside another fit's seeded block
+            iterator_valid__generator=torch.Generator().manual_seed(seed),
         )
         if not self.verbose:
             net.set_params(verbose=0)

@@ -25,6 +25,7 @@ from sklearn.model_selection import train_test_split
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ._detect import Bounds, detect_bounds
+from ._progress import progress_bar
 from ._utils import draw_seed, fresh_net, resolve_device, seeded, to_device
 
 __all__ = ["RangeTestResult", "range_test", "RAMPS"]
@@ -236,6 +237,7 @@ def range_test(
     divergence_factor=5.0,
     random_state=None,
     device=None,
+    verbose=0,
 ):
     """Run an LR range test on a fresh copy of ``net``.
 
@@ -275,6 +277,9 @@ def range_test(
     device : str or None
         Device to train on; ``None`` keeps the net's, ``"auto"`` picks CUDA
         when available.
+    verbose : int, default=0
+        ``>= 1`` shows a progress bar on stderr (tqdm when installed, else
+        one line per quarter of the test).
 
     Returns
     -------
@@ -333,6 +338,7 @@ def range_test(
     stop_at, stop_reason, n_checked, k_eval = n_iter, "completed", 0, 0
     next_eval = eval_list[0]
     batch_iter = iter(batches)
+    bar = progress_bar(n_iter, enabled=verbose >= 1)
     module.train()  # _score switches back to train mode after each evaluation
     with seeded(seed + 1, dev):
         for i in range(n_iter):
@@ -365,8 +371,10 @@ def range_test(
                     stop_at, stop_reason = j, "diverged"
                     break
             n_checked = i + 1
+            bar.update_to(i + 1, lr=float(lrs[i]), loss=ema / (1 - beta ** (i + 1)))
             if stop_reason != "completed":
                 break
+    bar.close()
     losses = loss_buf[:stop_at].cpu().numpy().astype(float)
     scores = score_buf[:k_eval].cpu().numpy().astype(float)
     keep = eval_at[:k_eval] < stop_at
