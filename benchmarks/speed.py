@@ -7,7 +7,7 @@ the median ratio over the repeats and its spread (min - max):
 
 1. range test / bare PyTorch loop, per iteration (same model, batch size and
    iterations; the bare loop is tensors, ``randperm``, slicing, forward,
-   backward, step). Also split into the training steps (range test minus its
+   backward, step). Also split into setup, training steps (the loop minus its
    validation scoring) and the share of the range test spent scoring.
 2. our range test / ``torch_lr_finder.LRFinder.range_test``, same iterations
    and LRs (skipped when torch-lr-finder is not installed).
@@ -17,10 +17,10 @@ the median ratio over the repeats and its spread (min - max):
 5. peak memory (RSS; CUDA memory when present) of ``AutoCLR.fit`` / the plain
    skorch ``fit``, each in a fresh subprocess.
 
-Run from the repository root (about 3 to 5 minutes on 2 busy CPU cores)::
+Run from the repository root (about 5 minutes on 2 busy CPU cores)::
 
     python benchmarks/speed.py                # writes docs/benchmarks_speed.md
-    python benchmarks/speed.py --quick        # a 30-second smoke run, no file
+    python benchmarks/speed.py --quick        # a 2-minute smoke run, no file
 
 ``benchmarks/gpu_check.py`` reuses these functions on a mid-size CNN on CUDA.
 """
