@@ -591,16 +591,16 @@ def format_report(results, machine, command, memory=None):
             f"| {sec('rt')} = {sec('setup')} + {sec('steps')} + {sec('score')} "
             f"| {sec('peer')} | {sec('plain')} | {sec('phase')} "
             f"| {sec('full')} ({sec('full_rt')}) |")
-    lines += ["", "Scaling with the number of samples (larger / smaller size):", "",
-              "| model | samples | plain fit | fit phase | AutoCLR.fit | range test "
-              "| range-test iterations |", "|---|---|---|---|---|---|---|"]
     by_model = {}
     for r in results:
         by_model.setdefault(r["problem"]["model"], []).append(r)
+    by_model = {m: sorted(rs, key=lambda r: r["problem"]["n_samples"])
+                for m, rs in by_model.items() if len(rs) >= 2}
+    if by_model:
+        lines += ["", "Scaling with the number of samples (larger / smaller size):", "",
+                  "| model | samples | plain fit | fit phase | AutoCLR.fit | range test "
+                  "| range-test iterations |", "|---|---|---|---|---|---|---|"]
     for model, rs in by_model.items():
-        rs = sorted(rs, key=lambda r: r["problem"]["n_samples"])
-        if len(rs) < 2:
-            continue
         a, b = rs[0], rs[-1]
 
         def grow(k, a=a, b=b):
