@@ -19,8 +19,12 @@ __all__ = ["Bounds", "BoundsWarning", "detect_bounds", "DETECTORS"]
 ONSET_FRACTION = 0.10
 #: fraction of the total rise of the smoothed score that marks the plateau
 PLATEAU_FRACTION = 0.90
-#: base_lr is never further than this factor below max_lr
-MAX_RATIO = 20.0
+#: base_lr is never further than this factor below max_lr. The onset, read on the
+#: flat foot of the curve, is the noisiest reading of the range test (it varies 2-4x
+#: across seeds, the plateau 1.5-2x) and on an exponential ramp it moves down as the
+#: test gets longer; capping the ratio at 10 ties base_lr to the stabler plateau
+#: (docs/benchmarks.md). The paper's own bounds span 3x to 12x.
+MAX_RATIO = 10.0
 #: base_lr is at least this factor below max_lr
 MIN_RATIO = 2.0
 #: the score is "still rising" when its last tenth gains more than this fraction of the rise
@@ -105,6 +109,20 @@ def _log_position(lrs, index):
     return float(np.exp(np.interp(index, np.arange(len(lrs)), np.log(lrs))))
 
 
+def _crossing(curve, level):
+    """Fractional index where ``curve`` first reaches ``level``.
+
+    Linear interpolation between the last point below and the first point at
+    or above ``level``, so that bounds are not quantised to the evaluation
+    grid (one step of a 40-point log grid over six decades is 1.4x).
+    """
+    k = int(np.argmax(curve >= level))
+    if k == 0:
+        return 0.0
+    lo, hi = curve[k - 1], curve[k]
+    return k - 1 + float(np.clip((level - lo) / (hi - lo), 0.0, 1.0))
+
+
 def loss_bounds(loss_lrs, losses, *, skip_start=0.1):
     """Steepest descent of the smoothed training loss (the rule of other LR finders).
 
@@ -181,8 +199,8 @@ def accuracy_bounds(
       lies past the peak, so a score that rises then collapses keeps
       ``max_lr`` below the collapse.
 
-    ``max_lr / base_lr`` is kept within [2, 20]: a very early onset is pulled
-    up to ``max_lr / 20``, and an onset too close to the plateau is pushed down
+    ``max_lr / base_lr`` is kept within [2, 10]: a very early onset is pulled
+    up to ``max_lr / 10``, and an onset too close to the plateau is pushed down
     to ``max_lr / 2``; the explanation says so.
 
     If the rise is not clearly above the noise (flat curve: untrainable
@@ -238,12 +256,11 @@ def accuracy_bounds(
             loss_lrs,
             losses,
         )
-    above_onset = smoothed[: k_peak + 1] >= s0 + onset_fraction * rise
-    above_plateau = smoothed[: k_peak + 1] >= s0 + plateau_fraction * rise
-    k_onset = int(np.argmax(above_onset))
-    k_plateau = max(int(np.argmax(above_plateau)), k_onset)
-    onset_lr = float(lrs[k_onset])
-    plateau_lr = float(lrs[k_plateau])
+    x_onset = _crossing(smoothed[: k_peak + 1], s0 + onset_fraction * rise)
+    x_plateau = max(_crossing(smoothed[: k_peak + 1], s0 + plateau_fraction * rise),
+                    x_onset)
+    onset_lr = _log_position(lrs, x_onset)
+    plateau_lr = _log_position(lrs, x_plateau)
     peak_lr = float(lrs[k_peak])
     max_lr = plateau_lr
     base_lr = onset_lr
