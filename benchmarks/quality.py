@@ -168,7 +168,7 @@ def _autoclr_exp_linear(problem, X, y, Xte, yte, seed):
 
     Both passes together cost as many iterations as the default range test.
     The linear pass runs from the coarse ``base_lr`` to ``3 x`` the coarse
-    ``max_lr`` (about one decade: the coarse ratio is in [2, 10]).
+    ``max_lr`` (about one decade: the coarse ratio is in [2, 20]).
     """
     net = problem.make_net(callbacks=[("test", HeldOutScore(Xte, yte, problem.classifier))])
     t = time.perf_counter()

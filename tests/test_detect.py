@@ -47,8 +47,8 @@ def test_max_lr_stays_below_a_collapse():
 
 def test_ratio_is_clipped_to_documented_range():
     wide = accuracy_bounds(LRS, sigmoid_curve(LRS, onset=1e-6 * 1.5, plateau=1e-1))
-    assert wide.max_lr / wide.base_lr == pytest.approx(10.0)
-    assert "max_lr / 10" in wide.explanation
+    assert wide.max_lr / wide.base_lr == pytest.approx(20.0)
+    assert "max_lr / 20" in wide.explanation
 
 
 def test_bounds_scale_with_the_lrs():
