@@ -385,14 +385,13 @@ def targets(summary):
         tol = 0.005 if rows["_classifier"] else 0.02
         gap = a["mean"] - o["mean"]
         frac = a["iterations"] / rows["_grid_iterations"]
-        unit = "pp" if rows["_classifier"] else "R^2"
-        g = gap * 100 if rows["_classifier"] else gap
+        g = f"{gap * 100:+.2f} pp" if rows["_classifier"] else f"{gap:+.4f} R^2"
         ok_score = gap >= -tol
         ok_iter = frac <= 0.25
         ok_stab = a["max_spread"] <= 2 and a["base_spread"] <= 2
         ok_all &= ok_score and ok_iter and ok_stab
         lines.append(
-            f"| {name} | {g:+.2f} {unit} | {'yes' if ok_score else '**no**'} | "
+            f"| {name} | {g} | {'yes' if ok_score else '**no**'} | "
             f"{frac:.0%} | {'yes' if ok_iter else '**no**'} | "
             f"{a['max_spread']:.2f}x / {a['base_spread']:.2f}x | "
             f"{'yes' if ok_stab else '**no**'} |")
