@@ -7,6 +7,7 @@
 
 from ._detect import Bounds, BoundsWarning, accuracy_bounds, detect_bounds, loss_bounds
 from ._estimator import AutoCLR, Suggestion
+from ._plotting import plot_lr_schedule, plot_range_test
 from ._range_test import RangeTestResult, range_test
 from ._schedule import CyclePlan, cyclic_lr_callback, plan_cycles
 
@@ -24,5 +25,7 @@ __all__ = [
     "detect_bounds",
     "loss_bounds",
     "plan_cycles",
+    "plot_lr_schedule",
+    "plot_range_test",
     "range_test",
 ]

@@ -105,16 +105,23 @@ def _log_position(lrs, index):
     return float(np.exp(np.interp(index, np.arange(len(lrs)), np.log(lrs))))
 
 
-def _crossing(curve, level):
-    """Fractional index where ``curve`` first reaches ``level``.
+def _crossing(curve, level, last=False):
+    """Fractional index where ``curve`` reaches ``level``.
 
-    Linear interpolation between the last point below and the first point at
-    or above ``level``, so that bounds are not quantised to the evaluation
-    grid (one step of a 40-point log grid over six decades is 1.4x).
+    The first point at or above ``level`` or, with ``last=True``, the point
+    after the last one below it (the crossing of the final rise), linearly
+    interpolated with the point before, so that bounds are not quantised to
+    the evaluation grid (one step of a 40-point log grid over six decades is
+    1.4x).
     """
-    k = int(np.argmax(curve >= level))
-    if k == 0:
-        return 0.0
+    above = curve >= level
+    if last:
+        below = np.flatnonzero(~above)
+        k = int(below[-1]) + 1 if len(below) else 0
+    else:
+        k = int(np.argmax(above))
+    if k == 0 or k >= len(curve):
+        return float(min(k, len(curve) - 1))
     lo, hi = curve[k - 1], curve[k]
     return k - 1 + float(np.clip((level - lo) / (hi - lo), 0.0, 1.0))
 
@@ -161,6 +168,9 @@ def loss_bounds(loss_lrs, losses, *, skip_start=0.1):
         f"max_lr: the smoothed training loss falls fastest at lr={max_lr:.3g} "
         f"(steepest descent); base_lr = max_lr / {SHORTCUT_RATIO:g}."
     )
+    base_lr, max_lr, note = _inside_range(lrs, base_lr, max_lr)
+    if note:
+        explanation = explanation[:-1] + f"; {note}."
     return Bounds(
         base_lr=base_lr,
         max_lr=max_lr,
@@ -180,6 +190,7 @@ def accuracy_bounds(
     onset_fraction: float = ONSET_FRACTION,
     plateau_fraction: float = PLATEAU_FRACTION,
     min_rise: float | None = None,
+    score_noise: float = 0.0,
     score_name: str = "score",
 ):
     """Onset and top of the smoothed validation score (the paper's rule).
@@ -220,6 +231,12 @@ def accuracy_bounds(
     min_rise : float, default=None
         Smallest rise that counts as a rise. ``None``: four times the noise
         of the curve (the standard deviation of the score around its smooth).
+    score_noise : float, default=0.0
+        Known measurement noise of each score, such as the sampling error
+        ``sqrt(p (1 - p) / n_valid)`` of an accuracy measured on ``n_valid``
+        samples. The noise level used is the larger of this and the one
+        estimated from the curve, so that a few lucky validation samples on
+        a flat curve (random labels) do not count as a rise.
     score_name : str, default="score"
         Name of the score for the explanation.
 
@@ -248,6 +265,7 @@ def accuracy_bounds(
     k_peak = int(np.argmax(smoothed))
     top = float(smoothed[k_peak])
     rise = top - s0
+    noise = max(noise, float(score_noise))
     threshold = 4 * noise if min_rise is None else min_rise
     if rise <= threshold or k_peak == 0:
         return _fallback(
@@ -256,7 +274,9 @@ def accuracy_bounds(
             loss_lrs,
             losses,
         )
-    x_onset = _crossing(smoothed[: k_peak + 1], s0 + onset_fraction * rise)
+    # the onset of the rise that leads to the peak: a noise blip crossing the
+    # level earlier, in the flat part, is not the start of the rise
+    x_onset = _crossing(smoothed[: k_peak + 1], s0 + onset_fraction * rise, last=True)
     x_plateau = max(_crossing(smoothed[: k_peak + 1], s0 + plateau_fraction * rise),
                     x_onset)
     onset_lr = _log_position(lrs, x_onset)
@@ -265,11 +285,10 @@ def accuracy_bounds(
     # The paper reads max_lr where the rise slows *or* where the score starts to
     # fall. The smoothed score stays within (1 - plateau_fraction) of its peak
     # from the plateau up to where it falls back below that level; when it does
-    # fall, max_lr is the middle of this top on the log scale. Both edges are
-    # level crossings of the smooth, which vary less across seeds than the
-    # argmax, and the falling edge, unlike the plateau, hardly moves with the
-    # length of the test (docs/benchmarks.md). A score that never falls back
-    # keeps max_lr at the plateau.
+    # fall, max_lr is the middle of this top on the log scale: the average of
+    # two level crossings varies less across seeds than the plateau alone, and
+    # scores better on the benchmark suite (docs/benchmarks.md). A score that
+    # never falls back keeps max_lr at the plateau.
     level = s0 + plateau_fraction * rise
     falls = bool(np.any(smoothed[k_peak:] < level))
     fall_lr = None
@@ -309,6 +328,9 @@ def accuracy_bounds(
            f"max_lr: its rise slows at lr={plateau_lr:.3g} "
            f"({plateau_fraction:.0%} of the rise; peak at lr={peak_lr:.3g})")
     )
+    base_lr, max_lr, note = _inside_range(lrs, base_lr, max_lr)
+    if note:
+        notes.append(note)
     if notes:
         explanation += "; " + "; ".join(notes)
     explanation += "."
@@ -323,6 +345,17 @@ def accuracy_bounds(
         smoothed=smoothed,
         smoothed_lrs=lrs,
     )
+
+
+def _inside_range(lrs, base_lr, max_lr):
+    """Keep both bounds inside the tested range, base_lr below max_lr."""
+    if base_lr >= lrs[0]:
+        return base_lr, max_lr, ""
+    if max_lr <= lrs[0]:
+        max_lr = float(lrs[1])
+    return float(lrs[0]), max_lr, (
+        f"base_lr raised to the range's low bound {lrs[0]:.3g} (the curve moves from "
+        "the start: a lower start may find a lower base_lr)")
 
 
 def _fallback(reason, loss_lrs, losses):
@@ -357,11 +390,19 @@ def _fallback(reason, loss_lrs, losses):
 
 
 def _accuracy_rule(result):
+    score_noise = 0.0
+    n_valid = getattr(result, "n_valid", 0)
+    if result.score_name == "accuracy" and n_valid and len(result.scores):
+        # binomial sampling error of an accuracy at the curve's starting level
+        p = float(np.clip(np.median(result.scores[: max(2, len(result.scores) // 10)]),
+                          1 / n_valid, 1 - 1 / n_valid))
+        score_noise = float(np.sqrt(p * (1 - p) / n_valid))
     return accuracy_bounds(
         result.eval_lrs,
         result.scores,
         result.lrs,
         result.losses,
+        score_noise=score_noise,
         score_name=result.score_name,
     )
 

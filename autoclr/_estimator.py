@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import inspect
 import numbers
+import pickle
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, clone, is_classifier
+from sklearn.exceptions import DataConversionWarning
 from sklearn.metrics import accuracy_score, r2_score
-from sklearn.utils import get_tags
+from sklearn.utils import check_random_state, get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -19,7 +23,7 @@ from skorch.callbacks import LRScheduler
 from skorch.net import NeuralNet
 from torch.utils.data import Dataset
 
-from ._detect import DETECTORS, Bounds
+from ._detect import DETECTORS, SHORTCUT_RATIO, Bounds, BoundsWarning
 from ._range_test import RAMPS, range_test
 from ._schedule import FACTOR_RANGE, POLICIES, CyclePlan, cyclic_lr_callback, plan_cycles
 from ._utils import draw_seed, fresh_net, resolve_device, seeded
@@ -28,6 +32,10 @@ __all__ = ["AutoCLR", "Suggestion"]
 
 #: ``gamma="auto"`` makes exp_range's amplitude shrink to this fraction by the end
 EXP_RANGE_FINAL_AMPLITUDE = 0.1
+#: a range test that diverges within this fraction of its iterations started too high
+EARLY_DIVERGENCE_FRACTION = 0.25
+#: the automatic retry after an early divergence starts this factor lower
+RETRY_LOWER_BY = 1e3
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,9 +122,10 @@ class AutoCLR(BaseEstimator):
     base_lr, max_lr : float, default=None
         Bounds of the cycle. When both are given the range test is skipped.
         When only one is given the range test still runs and detects the
-        other; a detected ``base_lr`` that is not below the given ``max_lr``
-        is replaced by ``max_lr / 4`` (with a warning), and a detected
-        ``max_lr`` not above the given ``base_lr`` raises a ``ValueError``.
+        other, and the given one is used as is; a detected ``base_lr`` that
+        is not below the given ``max_lr`` is replaced by ``max_lr / 4`` (with
+        a warning), and a detected ``max_lr`` not above the given ``base_lr``
+        raises a ``ValueError``.
     step_size : "auto" or int, default="auto"
         Iterations of half a cycle. ``"auto"``:
         ``step_size_factor`` x iterations per epoch, counted on the samples the
@@ -158,8 +167,9 @@ class AutoCLR(BaseEstimator):
         of both phases (which start from the same weights) and the shuffling
         of the final fit. torch's global RNG state is left as it was.
     verbose : int, default=0
-        ``>= 1`` prints the suggestion block and keeps the net's own
-        per-epoch output; ``0`` silences the net's output during the fit.
+        ``>= 1`` shows the range test's progress (on stderr), prints the
+        suggestion block and keeps the net's own per-epoch output; ``0``
+        silences the net's output during the fit.
 
     Attributes
     ----------
@@ -179,6 +189,44 @@ class AutoCLR(BaseEstimator):
         Class labels (classifiers).
     n_features_in_ : int
         Features seen in ``fit`` (array input).
+
+    Notes
+    -----
+    **Checks first.** Parameters and input are validated before any
+    training; each error names the parameter, the value and what is allowed.
+
+    **Hard range-test curves.**
+
+    - The loss diverges at the first iterations (the range test stopped on a
+      diverging or NaN loss within its first quarter, or too early to be
+      read): ``lr_range`` starts too high. AutoCLR retries *once* with the
+      range lowered 1000-fold (from ``low / 1000`` to the LR where it
+      diverged), with a :class:`~autoclr.BoundsWarning`; ``range_test_``
+      is the retried test. If that diverges too, ``fit`` raises a
+      ``ValueError`` telling to start ``lr_range`` lower or to check the net
+      and data.
+    - No rise of the validation score (an untrainable problem, random
+      labels): a :class:`~autoclr.BoundsWarning` says no onset was found and
+      the loss rule is used instead (``range_test_.bounds.fallback`` is
+      True). For classifiers a rise must exceed the sampling noise of an
+      accuracy measured on the validation split.
+    - Neither the score nor the loss can be read: a
+      :class:`~autoclr.BoundsWarning`, and the net's own ``lr`` is used as
+      ``max_lr`` with ``base_lr = lr / 4`` (``bounds.method == "net_lr"``).
+    - Detected bounds always lie inside the tested range, ``base_lr`` below
+      ``max_lr``.
+
+    **Interruptions.** See :meth:`fit`: Ctrl-C during the range test
+    propagates and leaves the estimator unfitted; during the final fit skorch
+    catches it and ``fit`` returns a fitted estimator with a warning.
+
+    **Persistence.** Fitted estimators pickle (``pickle``, ``joblib.dump``)
+    and predict identically when loaded. Nets whose classes are defined in
+    the ``__main__`` script are stored by value (cloudpickle), so unfitted
+    estimators reach process-based workers; a *fitted* one still needs the
+    module class where it is loaded (skorch saves the module by class
+    name), and loading it elsewhere fails with a message saying so: define
+    such classes in an importable module.
 
     Examples
     --------
@@ -232,8 +280,80 @@ class AutoCLR(BaseEstimator):
             tags.estimator_type = net_tags.estimator_type
             tags.classifier_tags = net_tags.classifier_tags
             tags.regressor_tags = net_tags.regressor_tags
+            # skorch regressors train on 2-d targets natively (a 1-d y becomes
+            # a column); several columns need a module with as many outputs
+            tags.target_tags.multi_output = net_tags.estimator_type == "regressor"
         tags.non_deterministic = self.random_state is None
         return tags
+
+    def set_params(self, **params):
+        """Set parameters; ``net__*`` ones are routed to the net.
+
+        A mistyped name raises a ``ValueError`` that suggests the closest
+        valid one (``polcy`` -> ``policy``, ``nett__lr`` -> ``net__lr``).
+        """
+        own = self.get_params(deep=False)
+        for key in params:
+            top, sep, rest = key.partition("__")
+            if top in own and (not sep or top == "net"):
+                continue
+            if sep and top in own:
+                msg = f"Invalid parameter {key!r} for AutoCLR: {top!r} has no sub-parameters."
+            else:
+                msg = f"Invalid parameter {top!r} for AutoCLR."
+            if sep:
+                candidates = [k for k in self.get_params(deep=True) if "__" in k]
+            else:
+                candidates = list(own)
+            close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
+            if close:
+                msg += f" Did you mean {close[0]!r}?"
+            raise ValueError(f"{msg} Valid parameters are: {sorted(own)}.")
+        net_keys = {k for k in params if k.startswith("net__")}
+        try:
+            return super().set_params(**params)
+        except ValueError as exc:
+            if not net_keys or not hasattr(self.net, "get_params"):
+                raise
+            names = [f"net__{k}" for k in self.net.get_params(deep=True)]
+            for key in sorted(net_keys):
+                if key not in names:
+                    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+                    if close:
+                        raise ValueError(
+                            f"Invalid parameter {key!r} for AutoCLR's net. Did you "
+                            f"mean {close[0]!r}?") from exc
+            raise
+
+    # ----------------------------------------------------------- persistence
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # a copy: never touch self.__dict__
+        main = sorted({name for key in ("net", "net_") for name in _main_classes(
+            state.get(key))})
+        if main:
+            # pickle stores classes by name, and "__main__.MyModule" does not exist
+            # in another program or a worker: store the nets with cloudpickle, which
+            # copies such classes by value (skorch stores a fitted net's module_
+            # with torch.save, by name: that part still needs the class, and
+            # loading says so)
+            try:
+                dumps = _cloudpickle().dumps
+                for key in ("net", "net_"):
+                    if key in state:
+                        state[key] = _PickledByValue(dumps(state[key]), main)
+            except Exception as exc:
+                raise pickle.PicklingError(
+                    f"AutoCLR's net uses {', '.join(main)} defined in the __main__ script, "
+                    "which pickle stores by name only, so other programs and worker "
+                    "processes cannot load it; storing it by value failed too "
+                    f"({exc}). Define these classes in an importable module "
+                    "(e.g. mymodels.py) and import them from there.") from exc
+        return state
+
+    def __setstate__(self, state):
+        state = {key: value.load() if isinstance(value, _PickledByValue) else value
+                 for key, value in state.items()}
+        super().__setstate__(state)
 
     # ------------------------------------------------------------ validation
     def _check_params(self):
@@ -244,13 +364,9 @@ class AutoCLR(BaseEstimator):
                 "net must be a skorch net instance such as "
                 f"NeuralNetClassifier(MyModule, ...), got {got}."
             )
-        if self.policy not in POLICIES:
-            raise ValueError(f"policy must be one of {POLICIES}, got {self.policy!r}.")
-        if self.detection not in DETECTORS:
-            raise ValueError(
-                f"detection must be one of {tuple(DETECTORS)}, got {self.detection!r}.")
-        if self.ramp not in RAMPS:
-            raise ValueError(f"ramp must be one of {RAMPS}, got {self.ramp!r}.")
+        _check_option("policy", self.policy, POLICIES)
+        _check_option("detection", self.detection, tuple(DETECTORS))
+        _check_option("ramp", self.ramp, RAMPS)
         for name in ("base_lr", "max_lr"):
             value = getattr(self, name)
             if value is not None and not (_is_real(value) and value > 0
@@ -292,6 +408,16 @@ class AutoCLR(BaseEstimator):
         if not isinstance(self.cycle_momentum, (bool, np.bool_)):
             raise ValueError(
                 f"cycle_momentum must be True or False, got {self.cycle_momentum!r}.")
+        if self.cycle_momentum:
+            self._momentum_bounds(self.net)  # raises now, before any training
+        if not (_is_int(self.verbose) and self.verbose >= 0):
+            raise ValueError(f"verbose must be an int >= 0, got {self.verbose!r}.")
+        try:
+            check_random_state(self.random_state)
+        except ValueError:
+            raise ValueError(
+                "random_state must be None, an int or a numpy RandomState, "
+                f"got {self.random_state!r}.") from None
         device = resolve_device(self.device)
         if (isinstance(device, str) and device.startswith("cuda")
                 and not torch.cuda.is_available()):
@@ -313,19 +439,27 @@ class AutoCLR(BaseEstimator):
             return X, y
         if reset and y is None:
             raise ValueError(
-                "y is required when X is an array; pass y, or a torch Dataset "
-                "yielding (X, y) pairs as X.")
+                "AutoCLR requires y to be passed, but the target y is None: pass y, "
+                "or a torch Dataset yielding (X, y) pairs as X.")
         if isinstance(X, torch.Tensor):
             X_np = X.detach().cpu().numpy()
         else:
             X_np = X
+        if isinstance(y, torch.Tensor):
+            y = y.detach().cpu().numpy()
         if reset:
+            n_x, n_y = _n_samples(X_np), _n_samples(y)
+            if n_x is not None and n_y is not None and n_x != n_y:
+                raise ValueError(
+                    f"X and y have different lengths: X has {n_x} samples, y has "
+                    f"{n_y}. Pass one target per sample.")
             X_out, y_out = validate_data(
-                self, X_np, y, reset=True, dtype=np.float32,
+                self, X_np, y, reset=True, dtype=np.float32, allow_nd=True,
                 y_numeric=not is_classifier(self.net), multi_output=True,
             )
             return X_out, y_out
-        return validate_data(self, X_np, reset=False, dtype=np.float32), None
+        return validate_data(self, X_np, reset=False, dtype=np.float32,
+                             allow_nd=True), None
 
     def _encode_y(self, y):
         if y is None:
@@ -335,12 +469,18 @@ class AutoCLR(BaseEstimator):
             check_classification_targets(y)
             y = np.asarray(y)
             if y.ndim == 2 and y.shape[1] == 1:
+                warnings.warn(
+                    "A column-vector y was passed when a 1d array was expected; it is "
+                    "used as y.ravel().", DataConversionWarning, stacklevel=4)
                 y = y.ravel()
+            if y.ndim != 1:
+                raise ValueError(
+                    f"y must be 1-d class labels for a classifier, got shape {y.shape}.")
             self.classes_, y_enc = np.unique(y, return_inverse=True)
             if len(self.classes_) < 2:
                 raise ValueError(
-                    "y has a single class "
-                    f"({self.classes_[0]!r}); a classifier needs at least two.")
+                    f"y has only one class ({self.classes_[0].tolist()!r}); a classifier needs "
+                    "at least two.")
             return y_enc.astype(np.int64)
         y = np.asarray(y, dtype=np.float32)
         return y.reshape(-1, 1) if y.ndim == 1 else y
@@ -352,11 +492,18 @@ class AutoCLR(BaseEstimator):
         y_enc = self._encode_y(y)
         n = len(X)
         bs = self.net.batch_size
-        if bs not in (-1, None) and n < 2 * bs and not isinstance(X, Dataset):
+        if bs not in (-1, None) and n < 2 * bs:
             raise ValueError(
                 f"n_samples={n} is too small for the net's batch_size={bs}: the "
                 f"range test and the fit need at least {2 * bs} samples. Lower "
                 "net__batch_size.")
+        if self.base_lr is None or self.max_lr is None:
+            n_valid = int(round(self.valid_size * n))
+            if not 1 <= n_valid < n:
+                raise ValueError(
+                    f"valid_size={self.valid_size!r} leaves {n_valid} of n_samples={n} "
+                    "samples to score the range test; it needs at least one held-out "
+                    "and one training sample. Raise valid_size or pass more samples.")
         return device, X, y_enc
 
     def _n_train(self, X, y):
@@ -368,17 +515,78 @@ class AutoCLR(BaseEstimator):
         train, _ = probe.train_split(dataset, y)
         return len(train)
 
+    def _run_range_test(self, X, y_enc, device, seed, lr_range):
+        """One range test and its detection; detection errors are returned, not raised."""
+        rt = range_test(
+            self.net, X, y_enc,
+            lr_range=lr_range, ramp=self.ramp,
+            n_iter=self.range_test_iter, valid_size=self.valid_size,
+            random_state=seed, device=device, verbose=self.verbose,
+        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                rt = rt.with_bounds(self.detection)
+                error = None
+            except ValueError as exc:
+                error = exc
+        return rt, error, caught
+
+    def _detect(self, X, y_enc, device, seed):
+        """Range test, one lower retry after an early divergence, and the fallbacks."""
+        lr_range = tuple(float(v) for v in self.lr_range)
+        rt, error, caught = self._run_range_test(X, y_enc, device, seed, lr_range)
+        if _diverged_early(rt, error):
+            lo = lr_range[0]
+            retry_range = (lo / RETRY_LOWER_BY, max(rt.diverged_lr or lo, lo))
+            warnings.warn(
+                f"The range test's loss diverged (stop: {rt.stop_reason}) after "
+                f"{len(rt.lrs)} of {rt.n_iter} iterations, at lr={rt.diverged_lr:.3g}: "
+                f"lr_range={lr_range} starts too high. Retrying once with "
+                f"lr_range=({retry_range[0]:.3g}, {retry_range[1]:.3g}).",
+                BoundsWarning, stacklevel=4)
+            rt, error, caught = self._run_range_test(X, y_enc, device, seed, retry_range)
+            if _diverged_early(rt, error):
+                raise ValueError(
+                    f"The range test's loss diverges from the first iterations "
+                    f"(stop: {rt.stop_reason} after {len(rt.lrs)} of {rt.n_iter} "
+                    f"iterations, at lr={rt.diverged_lr:.3g}), even after a retry "
+                    f"from lr={retry_range[0]:.3g}. Start lr_range lower, or check the "
+                    "net and the data (unscaled inputs or targets, a wrong criterion)."
+                ) from error
+        for w in caught:
+            warnings.warn(w.message, w.category, stacklevel=4)
+        if error is None:
+            return rt
+        # the curve could not be read by either rule (flat score and flat loss):
+        # last resort, the net's own lr, said loudly
+        lr = float(self.net.lr)
+        reason = str(error)
+        warnings.warn(
+            f"{reason} Using the net's lr={lr:.3g} as max_lr and lr / "
+            f"{SHORTCUT_RATIO:g} as base_lr. The problem may not be learnable as "
+            "posed (random labels?); check the range-test plot.",
+            BoundsWarning, stacklevel=4)
+        bounds = Bounds(
+            base_lr=lr / SHORTCUT_RATIO, max_lr=lr, method="net_lr",
+            explanation=(f"Fallback ({reason}): max_lr is the net's lr={lr:.3g}, "
+                         f"base_lr = max_lr / {SHORTCUT_RATIO:g}."),
+            fallback=True,
+        )
+        return dataclasses.replace(rt, bounds=bounds)
+
     def _suggest(self, X, y_enc, device, seed):
         rt = None
         bounds = None
         base_lr, max_lr = self.base_lr, self.max_lr
+        # the plan needs no training: computed first, so its errors come first
+        n_train = self._n_train(X, y_enc)
+        plan = plan_cycles(
+            n_train, self.net.batch_size, self.net.max_epochs,
+            step_size=self.step_size, factor=self.step_size_factor,
+        )
         if base_lr is None or max_lr is None:
-            rt = range_test(
-                self.net, X, y_enc,
-                lr_range=tuple(self.lr_range), ramp=self.ramp,
-                n_iter=self.range_test_iter, valid_size=self.valid_size,
-                random_state=seed, device=device,
-            ).with_bounds(self.detection)
+            rt = self._detect(X, y_enc, device, seed)
             bounds = rt.bounds
             if base_lr is None and max_lr is None:
                 base_lr, max_lr = bounds.base_lr, bounds.max_lr
@@ -396,11 +604,6 @@ class AutoCLR(BaseEstimator):
                     raise ValueError(
                         f"The range test found max_lr={max_lr:.3g}, not above the "
                         f"given base_lr={base_lr:.3g}. Lower base_lr or give max_lr too.")
-        n_train = self._n_train(X, y_enc)
-        plan = plan_cycles(
-            n_train, self.net.batch_size, self.net.max_epochs,
-            step_size=self.step_size, factor=self.step_size_factor,
-        )
         return Suggestion(
             base_lr=float(base_lr), max_lr=float(max_lr), step_size=plan.step_size,
             plan=plan, policy=self.policy, bounds=bounds, range_test=rt,
@@ -437,9 +640,34 @@ class AutoCLR(BaseEstimator):
         Returns
         -------
         self
+
+        Notes
+        -----
+        Input and parameters are checked before any training. If ``fit``
+        raises (a bad input, a range test that cannot be read, or
+        ``KeyboardInterrupt`` / Ctrl-C during the range test, which
+        propagates), the estimator is left unfitted, the net passed in is
+        untouched and ``fit`` can simply be called again.
+
+        Ctrl-C during the final cyclical fit is caught by skorch, which ends
+        training there: ``fit`` then warns, returns normally and the estimator
+        *is* fitted, with ``net_`` holding the net as it stopped (its
+        ``history`` says how far it got, and the LR did not end at the end of
+        a cycle). Call ``fit`` again to train from scratch.
         """
+        self._reset_fitted()
+        try:
+            return self._fit(X, y, **fit_params)
+        except BaseException:
+            # nothing half-fitted stays behind (classes_, n_features_in_, ...)
+            self._reset_fitted()
+            raise
+
+    def _reset_fitted(self):
         for key in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
             delattr(self, key)
+
+    def _fit(self, X, y, **fit_params):
         device, X, y_enc = self._prepare(X, y)
         seed = draw_seed(self.random_state)
         suggestion = self._suggest(X, y_enc, device, seed)
@@ -461,18 +689,24 @@ class AutoCLR(BaseEstimator):
             callbacks=list(net.callbacks or []) + [("autoclr_cyclic_lr", callback)],
             lr=suggestion.base_lr,
             iterator_train__generator=torch.Generator().manual_seed(seed),
+            # a DataLoader without a generator draws from torch's global RNG; in
+            # threads (dask, joblib's threading backend) such a draw by one fit's
+            # predict/score could land inside another fit's seeded block
+            iterator_valid__generator=torch.Generator().manual_seed(seed),
         )
         if not self.verbose:
             net.set_params(verbose=0)
         with seeded(seed, device):
             net.initialize()
             net.partial_fit(X, y_enc, **fit_params)
-        if len(net.history) < plan.n_epochs:
+        steps = getattr(dict(net.callbacks_)["autoclr_cyclic_lr"], "batch_idx_", 0)
+        if steps < plan.n_iter:
             warnings.warn(
-                f"Training stopped after {len(net.history)} of {plan.n_epochs} epochs "
-                "(interrupted, or stopped early by a callback): the LR did not end at "
-                "the end of a cycle. net_ holds the net as it stopped.",
-                UserWarning, stacklevel=2)
+                f"Training stopped after {steps} of {plan.n_iter} iterations, in epoch "
+                f"{len(net.history)} of {plan.n_epochs} (interrupted, or stopped early "
+                "by a callback): the LR did not end at the end of a cycle. net_ holds "
+                "the net as it stopped.",
+                UserWarning, stacklevel=3)
         self.net_ = net
         self.suggestion_ = suggestion
         self.range_test_ = suggestion.range_test
@@ -504,12 +738,17 @@ class AutoCLR(BaseEstimator):
 
     # ------------------------------------------------------------ prediction
     def predict(self, X):
-        """Predict with the fitted net (class labels for classifiers)."""
+        """Predict with the fitted net.
+
+        Class labels for classifiers; float64 values for regressors (as
+        scikit-learn's regressors), 1-d when ``y`` was 1-d in ``fit``.
+        """
         check_is_fitted(self, "net_")
         X, _ = self._validate_input(X, None, reset=False)
         pred = self.net_.predict(X)
-        if is_classifier(self.net) and hasattr(self, "classes_"):
-            return self.classes_[pred]
+        if is_classifier(self.net):
+            return self.classes_[pred] if hasattr(self, "classes_") else pred
+        pred = np.asarray(pred, dtype=np.float64)
         if getattr(self, "_y_1d", False) and pred.ndim == 2 and pred.shape[1] == 1:
             return pred.ravel()
         return pred
@@ -535,3 +774,81 @@ def _is_real(value):
 
 def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _diverged_early(rt, error):
+    """The range test stopped on a diverging loss too early to be read."""
+    if rt.stop_reason == "completed":
+        return False
+    return error is not None or len(rt.lrs) < EARLY_DIVERGENCE_FRACTION * rt.n_iter
+
+
+def _n_samples(a):
+    if a is None:
+        return None
+    shape = getattr(a, "shape", None)
+    if shape is not None:
+        return int(shape[0]) if len(shape) else None
+    try:
+        return len(a)
+    except TypeError:
+        return None
+
+
+def _check_option(name, value, allowed):
+    if isinstance(value, str) and value in allowed:
+        return
+    msg = f"{name} must be one of {tuple(allowed)}, got {value!r}."
+    if isinstance(value, str):
+        close = difflib.get_close_matches(value, allowed, n=1)
+        if close:
+            msg += f" Did you mean {close[0]!r}?"
+    raise ValueError(msg)
+
+
+def _cloudpickle():
+    """cloudpickle: a dependency of joblib >= 1.5, vendored by older joblib."""
+    try:
+        import cloudpickle
+    except ImportError:  # pragma: no cover
+        from joblib.externals import cloudpickle
+    return cloudpickle
+
+
+class _PickledByValue:
+    """A net pickled with cloudpickle, so classes from ``__main__`` travel by value."""
+
+    def __init__(self, payload, main_classes):
+        self.payload = payload
+        self.main_classes = main_classes
+
+    def load(self):
+        try:
+            return pickle.loads(self.payload)
+        except AttributeError as exc:
+            if "__main__" not in str(exc):
+                raise
+            names = ", ".join(self.main_classes)
+            raise AttributeError(
+                f"This AutoCLR was pickled by a program that defined {names} in its "
+                "__main__ script; the fitted net refers to it by name, and this "
+                f"program's __main__ has no such class ({exc}). Define {names} in an "
+                "importable module (e.g. mymodels.py), import it from there in both "
+                "programs, and fit and save again; or define it in this program's "
+                "__main__ before loading.") from exc
+
+
+def _main_classes(net):
+    """Names of the classes defined in ``__main__`` that a net refers to."""
+    if net is None:
+        return set()
+    values = list(vars(net).values())
+    values += [v for value in list(values) if isinstance(value, (list, tuple))
+               for v in value]
+    values += [v for value in list(values) if isinstance(value, tuple) for v in value]
+    names = set()
+    for value in values:
+        cls = value if isinstance(value, type) else type(value)
+        if getattr(cls, "__module__", None) == "__main__":
+            names.add(cls.__qualname__)
+    return names

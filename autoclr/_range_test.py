@@ -5,9 +5,10 @@ from a low to a high bound, records the training loss at every iteration and
 the validation score at evenly spaced points, and stops early when the loss
 diverges. It runs its own short loop over the net's ``module_``,
 ``criterion_`` and ``optimizer_`` (the net's ``infer`` and ``get_loss`` are
-used, so customised nets behave as in training) because a range test is
-thrown away afterwards and must not go through skorch's ``fit``, which
-swallows ``KeyboardInterrupt``.
+used, and the callbacks' ``on_train_begin`` is called once, so customised
+nets behave as in training) because a range test is thrown away afterwards
+and must not go through skorch's ``fit``, which swallows
+``KeyboardInterrupt``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sklearn.model_selection import train_test_split
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ._detect import Bounds, detect_bounds
+from ._progress import progress_bar
 from ._utils import draw_seed, fresh_net, resolve_device, seeded, to_device
 
 __all__ = ["RangeTestResult", "range_test", "RAMPS"]
@@ -204,6 +206,7 @@ def range_test(
     divergence_factor=5.0,
     random_state=None,
     device=None,
+    verbose=0,
 ):
     """Run an LR range test on a fresh copy of ``net``.
 
@@ -239,6 +242,9 @@ def range_test(
     device : str or None
         Device to train on; ``None`` keeps the net's, ``"auto"`` picks CUDA
         when available.
+    verbose : int, default=0
+        ``>= 1`` shows a progress bar on stderr (tqdm when installed, else
+        one line per quarter of the test).
 
     Returns
     -------
@@ -281,12 +287,16 @@ def range_test(
 
     with seeded(seed, dev):
         rt_net.initialize()
+        # as skorch's fit does: callbacks may size the module from the data
+        # (``net.set_params(module__n_features=X.shape[1])``, skorch's FAQ idiom)
+        rt_net.notify("on_train_begin", X=X, y=y)
     module, optimizer = rt_net.module_, rt_net.optimizer_
     loss_buf = torch.empty(n_iter, device=dev)
     score_buf = torch.empty(len(eval_at), device=dev)
     ema, best, beta = 0.0, math.inf, 0.98
     stop_at, stop_reason, n_checked, k_eval = n_iter, "completed", 0, 0
     batch_iter = iter(batches)
+    bar = progress_bar(n_iter, enabled=verbose >= 1)
     with seeded(seed + 1, dev):
         for i in range(n_iter):
             Xi, yi = next(batch_iter)
@@ -316,8 +326,10 @@ def range_test(
                     stop_at, stop_reason = j, "diverged"
                     break
             n_checked = i + 1
+            bar.update_to(i + 1, lr=float(lrs[i]), loss=ema / (1 - beta ** (i + 1)))
             if stop_reason != "completed":
                 break
+    bar.close()
     losses = loss_buf[:stop_at].cpu().numpy().astype(float)
     scores = score_buf[:k_eval].cpu().numpy().astype(float)
     keep = eval_at[:k_eval] < stop_at

@@ -76,10 +76,14 @@ def plan_cycles(n_train, batch_size, max_epochs, *, step_size="auto", factor="au
         With ``step_size="auto"`` a cycle is ``2 * factor`` whole epochs and
         training runs ``n_cycles = max_epochs // (2 * factor)`` cycles, so it
         ends exactly at a cycle's end (LR back at base_lr). A warning is
-        emitted when fewer than 3 cycles fit in ``max_epochs``. With an int
+        emitted when fewer than 3 cycles fit in ``max_epochs``; when not even
+        one cycle of ``2 * factor`` epochs fits, a single cycle spans the
+        whole budget (``step_size = max_epochs * iterations_per_epoch // 2``).
+        ``n_epochs`` never exceeds ``max_epochs``. With an int
         ``step_size`` the number of epochs is the smallest that holds the whole
         cycles; the LR ends back at base_lr only when ``2 * step_size`` is a
-        multiple of the iterations per epoch.
+        multiple of the iterations per epoch. A ``step_size`` whose cycle does
+        not fit in ``max_epochs`` raises a ``ValueError``.
     """
     bs = n_train if batch_size in (-1, None) else int(batch_size)
     ipe = max(1, math.ceil(n_train / bs))
@@ -87,13 +91,26 @@ def plan_cycles(n_train, batch_size, max_epochs, *, step_size="auto", factor="au
         if factor == "auto":
             factor = int(min(max(max_epochs // (2 * MIN_CYCLES), FACTOR_RANGE[0]),
                              FACTOR_RANGE[1]))
-        step = int(factor * ipe)
-        n_cycles = max(1, max_epochs // (2 * factor))
-        n_epochs = int(n_cycles * 2 * factor)
+        if 2 * factor <= max_epochs:
+            step = int(factor * ipe)
+            n_cycles = max_epochs // (2 * factor)
+            n_epochs = int(n_cycles * 2 * factor)
+        else:
+            # not even one cycle of 2 x factor epochs fits: one cycle over the
+            # whole budget (a warning follows), never more epochs than max_epochs
+            step = max(1, (max_epochs * ipe) // 2)
+            factor = step / ipe
+            n_cycles = 1
+            n_epochs = math.ceil(2 * step / ipe)
     else:
         step = int(step_size)
         factor = step / ipe
-        n_cycles = max(1, (max_epochs * ipe) // (2 * step))
+        n_cycles = (max_epochs * ipe) // (2 * step)
+        if n_cycles < 1:
+            raise ValueError(
+                f"step_size={step} needs {2 * step} iterations for one cycle, but the "
+                f"net's max_epochs={max_epochs} allows {max_epochs * ipe} "
+                f"({ipe} per epoch). Lower step_size or raise max_epochs.")
         n_epochs = math.ceil(n_cycles * 2 * step / ipe)
     if n_cycles < MIN_CYCLES:
         warnings.warn(

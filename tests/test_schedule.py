@@ -55,6 +55,20 @@ def test_integer_step_size_is_used_as_is():
     assert plan.n_cycles == 6 and plan.n_epochs == 30
 
 
+@pytest.mark.parametrize("max_epochs", [1, 2, 3])
+def test_tiny_budget_is_never_exceeded(max_epochs):
+    with pytest.warns(UserWarning, match="1 cycle"):
+        plan = plan_cycles(1000, 100, max_epochs)
+    assert plan.n_cycles == 1
+    assert plan.n_epochs <= max_epochs
+    assert plan.n_iter == 2 * plan.step_size == max_epochs * 10 - (max_epochs * 10) % 2
+
+
+def test_integer_step_size_that_does_not_fit_is_an_error():
+    with pytest.raises(ValueError, match="step_size=200 needs 400 iterations"):
+        plan_cycles(1000, 100, 30, step_size=200)
+
+
 def test_full_batch():
     plan = plan_cycles(500, -1, 30)
     assert plan.iterations_per_epoch == 1 and plan.step_size == 5

@@ -1,0 +1,227 @@
+"""Plots of a range test and of a fitted schedule (matplotlib, imported lazily).
+
+matplotlib is an optional dependency (``pip install "autoclr[plot]"``); it is
+imported only when a plot is drawn.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["plot_range_test", "plot_lr_schedule", "schedule_lrs"]
+
+_INSTALL_HINT = (
+    "Plotting needs matplotlib, which is an optional dependency of autoclr: "
+    'pip install "autoclr[plot]" (or pip install matplotlib).'
+)
+
+# colours of the Tableau palette, named once so that every plot agrees
+SCORE, LOSS, BOUNDS, ONSET, PLATEAU, DIVERGED = (
+    "tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:red")
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - exercised by monkeypatching
+        raise ImportError(_INSTALL_HINT) from exc
+    return plt
+
+
+def _new_axes(ax, figsize):
+    if ax is not None:
+        return ax
+    _, ax = _pyplot().subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def _interp_log(x, xs, ys):
+    """``ys`` at ``x``, interpolated on log(lr)."""
+    return float(np.interp(np.log(x), np.log(xs), ys))
+
+
+def _loss_limits(losses):
+    """Loss axis limits that keep the interesting part readable.
+
+    The last iterations before divergence can reach losses many times the
+    initial one; the axis stops at twice the initial loss level.
+    """
+    finite = losses[np.isfinite(losses)]
+    if len(finite) == 0:
+        return None
+    start = float(np.median(finite[: max(1, len(finite) // 10)]))
+    lo, hi = float(finite.min()), float(min(finite.max(), 2 * max(start, finite.min())))
+    pad = 0.05 * (hi - lo) if hi > lo else 0.5 * abs(hi) + 1e-12
+    return lo - pad, hi + pad
+
+
+def plot_range_test(result, ax=None, *, show_loss=True):
+    """Draw an LR range test: score and loss against the LR, with the bounds.
+
+    Parameters
+    ----------
+    result : RangeTestResult
+        A range test; when it carries ``bounds`` (as ``AutoCLR.range_test_``
+        does, or after :meth:`~autoclr.RangeTestResult.with_bounds`) the
+        smoothed curve, the onset, the plateau and the chosen bounds are
+        marked.
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw the score into; a new figure is made when ``None``. The
+        training loss goes on a twin axis on the right.
+    show_loss : bool, default=True
+        Draw the training loss (per iteration) on a second y axis.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes of the score (the loss axes is ``ax.right_ax`` when drawn).
+    """
+    ax = _new_axes(ax, (7.5, 4.6))
+    bounds = result.bounds
+    accuracy = result.score_name == "accuracy"
+    score_label = "validation accuracy" if accuracy else "validation loss (negated)"
+    handles = []
+    ax.set_xscale("log")
+    (h,) = ax.plot(result.eval_lrs, result.scores, "o", ms=3.5, color=SCORE, alpha=0.5,
+                   label=score_label)
+    handles.append(h)
+    smooth_score = bounds is not None and bounds.method == "accuracy" and len(
+        bounds.smoothed) > 0
+    if smooth_score:
+        (h,) = ax.plot(bounds.smoothed_lrs, bounds.smoothed, "-", color=SCORE, lw=2,
+                       label="smoothed score")
+        handles.append(h)
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel(score_label, color=SCORE)
+    ax.tick_params(axis="y", colors=SCORE)
+    if not accuracy and len(result.scores):
+        # the negated loss can end far below the interesting part (a net blowing
+        # up): show from half the rise below the starting level to the top
+        scores = result.scores[np.isfinite(result.scores)]
+        start = float(np.median(scores[: max(2, len(scores) // 10)]))
+        hi = float(np.max(scores))
+        rise = hi - start if hi > start else max(abs(start), 1e-3)
+        lo = max(float(np.min(scores)), start - 0.5 * rise)
+        ax.set_ylim(lo - 0.05 * rise, hi + 0.05 * rise)
+
+    if show_loss and len(result.losses):
+        ax2 = ax.twinx()
+        (h,) = ax2.plot(result.lrs, result.losses, "-", color=LOSS, lw=0.8, alpha=0.55,
+                        label="training loss (per batch)")
+        handles.append(h)
+        if bounds is not None and bounds.method == "loss" and len(bounds.smoothed):
+            (h,) = ax2.plot(bounds.smoothed_lrs, bounds.smoothed, "-", color=LOSS, lw=2,
+                            label="smoothed loss")
+            handles.append(h)
+        limits = _loss_limits(result.losses)
+        if limits is not None:
+            ax2.set_ylim(*limits)
+        ax2.set_ylabel("training loss", color=LOSS)
+        ax2.tick_params(axis="y", colors=LOSS)
+        # the score stays in front of the loss
+        ax.set_zorder(ax2.get_zorder() + 1)
+        ax.patch.set_visible(False)
+        ax.right_ax = ax2
+
+    if bounds is not None:
+        handles.append(ax.axvspan(
+            bounds.base_lr, bounds.max_lr, color=BOUNDS, alpha=0.15, lw=0,
+            label=f"chosen bounds {bounds.base_lr:.2g} .. {bounds.max_lr:.2g}"
+                  + (" (fallback: loss rule)" if bounds.fallback else "")))
+        for lr in (bounds.base_lr, bounds.max_lr):
+            ax.axvline(lr, color=BOUNDS, lw=1.5)
+        for lr, name, ha in ((bounds.base_lr, "base_lr", "right"),
+                             (bounds.max_lr, "max_lr", "left")):
+            ax.annotate(f" {name} " if ha == "left" else f"{name} ", (lr, 1.0),
+                        xycoords=("data", "axes fraction"), ha=ha, va="bottom",
+                        color=BOUNDS, fontsize=9, fontweight="bold")
+        if smooth_score:
+            marks = ((bounds.onset_lr, "v", ONSET, "onset (score starts to rise)"),
+                     (bounds.plateau_lr, "s", PLATEAU, "plateau (rise slows)"),
+                     (bounds.peak_lr, "*", SCORE, "peak"))
+            for lr, marker, color, label in marks:
+                if lr is None:
+                    continue
+                y = _interp_log(lr, bounds.smoothed_lrs, bounds.smoothed)
+                size = 10 if marker == "*" else 8
+                (h,) = ax.plot([lr], [y], marker, color=color, ms=size,
+                               mec="black", mew=0.6, zorder=5,
+                               label=f"{label}: lr={lr:.2g}")
+                handles.append(h)
+    if result.diverged_lr is not None:
+        handles.append(ax.axvline(
+            result.diverged_lr, color=DIVERGED, ls="--", lw=1.2,
+            label=f"stopped ({result.stop_reason}) at lr={result.diverged_lr:.2g}"))
+    lo, hi = result.lr_range
+    ax.set_xlim(lo, hi)
+    ax.set_title(f"LR range test: {len(result.lrs)} of {result.n_iter} iterations, "
+                 f"{result.ramp} ramp", fontsize=11, pad=16)
+    ax.legend(handles=handles, loc="upper left", fontsize=8, framealpha=0.9)
+    ax.grid(True, which="major", alpha=0.3)
+    return ax
+
+
+def schedule_lrs(estimator):
+    """The learning rate of every training batch of a fitted net, in order.
+
+    Parameters
+    ----------
+    estimator : AutoCLR or skorch.NeuralNet
+        A fitted :class:`~autoclr.AutoCLR` (its ``net_`` is read) or a
+        fitted skorch net whose history records ``"event_lr"`` per batch
+        (skorch's ``LRScheduler`` with ``step_every="batch"`` does).
+
+    Returns
+    -------
+    ndarray of shape (n_batches,)
+    """
+    net = getattr(estimator, "net_", estimator)
+    history = getattr(net, "history", None)
+    if history is None or len(history) == 0:
+        raise ValueError("The estimator is not fitted: it has no training history.")
+    try:
+        per_epoch = history[:, "batches", :, "event_lr"]
+    except KeyError:
+        raise ValueError(
+            "The net's history holds no per-batch 'event_lr'; it was not trained with "
+            "a per-batch LR scheduler (fit it through AutoCLR).") from None
+    return np.asarray([lr for epoch in per_epoch for lr in epoch], dtype=float)
+
+
+def plot_lr_schedule(estimator, ax=None):
+    """Draw the learning rate of every batch of a fitted AutoCLR.
+
+    Parameters
+    ----------
+    estimator : AutoCLR or skorch.NeuralNet
+        Fitted; see :func:`schedule_lrs`.
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw into; a new figure is made when ``None``.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    lrs = schedule_lrs(estimator)
+    ax = _new_axes(ax, (7.5, 3.6))
+    iterations = np.arange(1, len(lrs) + 1)
+    ax.plot(iterations, lrs, "-", color=BOUNDS, lw=1.5, label="learning rate")
+    base, top = getattr(estimator, "base_lr_", None), getattr(estimator, "max_lr_", None)
+    plan = getattr(estimator, "cycle_plan_", None)
+    if base is not None and top is not None:
+        ax.axhline(base, color="grey", ls=":", lw=1, label=f"base_lr {base:.2g}")
+        ax.axhline(top, color="grey", ls="--", lw=1, label=f"max_lr {top:.2g}")
+    title = "cyclical learning rate"
+    if plan is not None:
+        for k in range(1, plan.n_cycles):
+            ax.axvline(k * 2 * plan.step_size, color="grey", alpha=0.3, lw=0.8)
+        policy = getattr(estimator, "policy", "")
+        title = (f"{policy} schedule: {plan.n_cycles} cycle(s) of 2 x {plan.step_size} "
+                 f"iterations, {plan.n_epochs} epochs")
+    ax.set_xlim(0, len(lrs) + 1)
+    ax.set_xlabel("training iteration (batch)")
+    ax.set_ylabel("learning rate")
+    ax.set_title(title, fontsize=11)
+    ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
+    ax.grid(True, alpha=0.3)
+    return ax

@@ -1,0 +1,248 @@
+"""Hard range-test curves: divergence, flat and noisy scores, collapse; detector properties.
+
+The detector's constants are tuned separately, so the property tests state
+properties of any sensible onset/plateau rule (inside the range, ordered,
+near the true onset, scale-equivariant), never exact constants.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.datasets import load_digits
+from skorch import NeuralNetClassifier
+from torch import nn
+
+import autoclr._estimator as estimator_module
+from autoclr import AutoCLR, BoundsWarning, RangeTestResult, accuracy_bounds, detect_bounds
+from autoclr.models import MLP
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def digits400():
+    X, y = load_digits(return_X_y=True)
+    return (X[:400] / 16).astype(np.float32), y[:400]
+
+
+def digits_net(module=MLP, **kwargs):
+    params = dict(module=module, criterion=nn.CrossEntropyLoss, optimizer=torch.optim.SGD,
+                  optimizer__momentum=0.9, batch_size=32, max_epochs=4, train_split=None,
+                  verbose=0)
+    if module is MLP:
+        params.update(module__n_features=64, module__n_outputs=10, module__hidden=32)
+    params.update(kwargs)
+    return NeuralNetClassifier(**params)
+
+
+# ------------------------------------------------------------ divergence
+def test_divergence_at_the_start_retries_once_lower(digits400):
+    """lr_range=(20, 2e4) diverges at once: one retry 1000x lower, with a warning."""
+    X, y = digits400
+    with pytest.warns(BoundsWarning, match=r"diverged .* starts too high\. Retrying once"):
+        auto = AutoCLR(digits_net(), lr_range=(20.0, 2e4), range_test_iter=60,
+                       random_state=0).fit(X, y)
+    rt = auto.range_test_
+    assert rt.lr_range[0] == pytest.approx(20.0 / 1e3)
+    assert rt.lr_range[1] < 20.0 * 10  # ends where the first test diverged
+    assert rt.lr_range[0] <= auto.base_lr_ < auto.max_lr_ <= rt.lr_range[1]
+    assert auto.score(X, y) > 0.5  # the retried bounds train
+
+
+class NaNModule(nn.Module):
+    """Its loss is NaN from the first iteration, whatever the LR."""
+
+    calls = 0
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(64, 10)
+
+    def forward(self, X):
+        type(self).calls += 1
+        return self.lin(X) * float("nan")
+
+
+def test_divergence_also_after_the_retry_is_an_error(digits400):
+    X, y = digits400
+    NaNModule.calls = 0
+    auto = AutoCLR(digits_net(NaNModule), range_test_iter=40, random_state=0)
+    with pytest.warns(BoundsWarning, match="Retrying once"):
+        with pytest.raises(ValueError, match=r"diverges from the first iterations.*even after "
+                                             r"a retry from lr=1e-09\. Start lr_range lower"):
+            auto.fit(X, y)
+    assert not hasattr(auto, "net_")
+    # both range tests stopped at the first evaluation, not after 40 iterations
+    assert NaNModule.calls < 40
+
+
+# ------------------------------------------------------------ flat curves
+def test_random_labels_warn_and_fall_back(digits400):
+    X, _ = digits400
+    y = np.random.RandomState(0).randint(0, 10, len(X))
+    with pytest.warns(BoundsWarning, match="no onset was found"):
+        auto = AutoCLR(digits_net(), range_test_iter=60, random_state=0).fit(X, y)
+    bounds = auto.range_test_.bounds
+    assert bounds.fallback and bounds.method in ("loss", "net_lr")
+    assert "Fallback" in bounds.explanation
+    assert 0 < auto.base_lr_ < auto.max_lr_
+
+
+def _flat_result(n_iter=60, lr_range=(1e-6, 1.0)):
+    lrs = np.geomspace(*lr_range, n_iter)
+    evals = np.arange(4, n_iter, 5)
+    return RangeTestResult(
+        lrs=lrs, losses=np.full(n_iter, 2.3), eval_iterations=evals, eval_lrs=lrs[evals],
+        scores=np.full(len(evals), 0.1), score_name="accuracy", lr_range=lr_range,
+        ramp="exp", n_iter=n_iter, n_train=100, n_valid=20)
+
+
+def test_unreadable_curve_uses_the_nets_lr_loudly(digits400, monkeypatch):
+    """Flat score and flat loss: neither rule reads anything; the net's lr is the last resort."""
+    monkeypatch.setattr(estimator_module, "range_test", lambda *a, **k: _flat_result())
+    X, y = digits400
+    with pytest.warns(BoundsWarning, match=r"Using the net's lr=0\.03 as max_lr"):
+        auto = AutoCLR(digits_net(lr=0.03), random_state=0).fit(X, y)
+    assert (auto.base_lr_, auto.max_lr_) == (pytest.approx(0.03 / 4), 0.03)
+    assert auto.range_test_.bounds.fallback and auto.range_test_.bounds.method == "net_lr"
+
+
+def test_flat_scores_fall_back_to_the_loss_rule():
+    lrs = np.geomspace(1e-5, 1, 200)
+    x = np.log10(lrs)
+    losses = 2.3 - 1.5 / (1 + np.exp(-(x + 2) / 0.3))  # steepest descent at lr=1e-2
+    evals = np.arange(4, 200, 5)
+    with pytest.warns(BoundsWarning, match="no onset was found.*Falling back to the loss rule"):
+        b = accuracy_bounds(lrs[evals], np.full(len(evals), 0.1), lrs, losses)
+    assert b.fallback and b.method == "loss"
+    assert b.max_lr == pytest.approx(1e-2, rel=0.15)
+    assert b.base_lr < b.max_lr
+
+
+# ------------------------------------------------------------ noisy curves
+def test_tiny_validation_set_stays_in_range_and_is_reproducible(digits400):
+    X, y = digits400
+    fits = []
+    for _ in range(2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            auto = AutoCLR(digits_net(), valid_size=0.03, range_test_iter=60,  # 12 samples
+                           random_state=1).fit(X, y)
+        fits.append(auto)
+    a, b = fits
+    assert a.range_test_.n_valid == 12
+    lo, hi = a.range_test_.lr_range
+    assert lo <= a.base_lr_ < a.max_lr_ <= hi
+    assert (a.base_lr_, a.max_lr_) == (b.base_lr_, b.max_lr_)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+# ------------------------------------------------------------ collapse
+def test_score_that_rises_then_collapses_keeps_max_lr_below_the_collapse(digits400):
+    """A real range test past the divergence point: accuracy rises, then collapses."""
+    X, y = digits400
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        auto = AutoCLR(digits_net(), lr_range=(1e-3, 30.0), range_test_iter=120,
+                       random_state=0).suggest(X, y)
+    rt = auto.range_test
+    peak = int(np.argmax(rt.scores))
+    after = np.flatnonzero(rt.scores[peak:] < 0.5 * rt.scores[peak])
+    collapse_lr = rt.eval_lrs[peak + after[0]] if len(after) else rt.diverged_lr
+    assert collapse_lr is not None  # it did collapse or diverge
+    assert auto.max_lr < collapse_lr
+    assert auto.base_lr < auto.max_lr
+
+
+# ------------------------------------------------------------ properties
+def noisy_sigmoid(seed, n, center, width, amp, noise, collapse=None, span=(-6.0, 0.0)):
+    """Scores rising as a sigmoid in log10(lr), with Gaussian noise; optionally collapsing."""
+    x = np.linspace(span[0], span[1], n)
+    clean = 0.1 + amp / (1 + np.exp(-(x - center) / width))
+    if collapse is not None:
+        clean = np.where(x >= collapse, 0.1, clean)
+    scores = clean + np.random.RandomState(seed).normal(0, noise, n)
+    return 10.0 ** x, scores
+
+
+curve_params = dict(
+    seed=st.integers(0, 2**31 - 1),
+    n=st.integers(30, 120),
+    center=st.floats(-4.5, -2.0),
+    width=st.floats(0.05, 0.3),
+    amp=st.floats(0.3, 0.9),
+    noise=st.floats(0.0, 0.02),
+)
+
+
+def _quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
+
+
+@settings(max_examples=60, deadline=None)
+@given(**curve_params)
+def test_property_bounds_ordered_and_inside_the_range(seed, n, center, width, amp, noise):
+    lrs, scores = noisy_sigmoid(seed, n, center, width, amp, noise)
+    b = _quiet(accuracy_bounds, lrs, scores)
+    assert lrs[0] <= b.base_lr < b.max_lr <= lrs[-1]
+    assert not b.fallback  # a rise well above the noise is read by the main rule
+
+
+@settings(max_examples=60, deadline=None)
+@given(**curve_params)
+def test_property_onset_is_near_the_true_onset(seed, n, center, width, amp, noise):
+    lrs, scores = noisy_sigmoid(seed, n, center, width, amp, noise)
+    b = _quiet(accuracy_bounds, lrs, scores)
+    onset = np.log10(b.onset_lr if b.onset_lr is not None else b.base_lr)
+    true_start = center - 4.6 * width  # the sigmoid has 1 % of its rise here
+    # "starts to rise": after the flat part has started to move, before the midpoint;
+    # a smoothing of up to half a decade may pull it a little earlier
+    assert true_start - 0.5 <= onset <= center + 0.1
+    assert np.log10(b.max_lr) >= onset
+
+
+@settings(max_examples=60, deadline=None)
+@given(scale=st.floats(-3.0, 3.0), **curve_params)
+def test_property_scaling_the_lrs_scales_the_bounds(scale, seed, n, center, width, amp,
+                                                    noise):
+    c = 10.0 ** scale
+    lrs, scores = noisy_sigmoid(seed, n, center, width, amp, noise)
+    b = _quiet(accuracy_bounds, lrs, scores)
+    bc = _quiet(accuracy_bounds, lrs * c, scores)
+    assert bc.base_lr == pytest.approx(c * b.base_lr, rel=1e-9)
+    assert bc.max_lr == pytest.approx(c * b.max_lr, rel=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(scale=st.floats(-3.0, 3.0), seed=st.integers(0, 2**31 - 1), center=st.floats(-4, -1))
+def test_property_scaling_holds_for_the_loss_rule_too(scale, seed, center):
+    c = 10.0 ** scale
+    x = np.linspace(-6, 0, 150)
+    losses = 2.3 - 1.5 / (1 + np.exp(-(x - center) / 0.3))
+    losses = losses + np.random.RandomState(seed).normal(0, 0.02, len(x))
+    result = RangeTestResult(
+        lrs=10.0 ** x, losses=losses, eval_iterations=np.arange(len(x)), eval_lrs=10.0 ** x,
+        scores=np.full(len(x), 0.1), score_name="accuracy", lr_range=(1e-6, 1.0),
+        ramp="exp", n_iter=len(x), n_train=1, n_valid=1)
+    b = _quiet(detect_bounds, result, "loss")
+    scaled = RangeTestResult(**{**result.__dict__, "lrs": result.lrs * c})
+    bc = _quiet(detect_bounds, scaled, "loss")
+    assert bc.max_lr == pytest.approx(c * b.max_lr, rel=1e-9)
+    assert bc.base_lr == pytest.approx(c * b.base_lr, rel=1e-9)
+    assert 1e-6 * (1 - 1e-9) <= b.base_lr < b.max_lr <= 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(gap=st.floats(0.5, 2.0), **curve_params)
+def test_property_max_lr_stays_below_a_collapse(gap, seed, n, center, width, amp, noise):
+    collapse = center + 4.6 * width + gap  # after the rise has (nearly) finished
+    lrs, scores = noisy_sigmoid(seed, n, center, width, amp, noise, collapse=collapse)
+    b = _quiet(accuracy_bounds, lrs, scores)
+    assert b.max_lr < 10.0 ** collapse
+    assert lrs[0] <= b.base_lr < b.max_lr
