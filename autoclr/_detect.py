@@ -48,6 +48,10 @@ class Bounds:
     onset_lr, plateau_lr, peak_lr : float or None
         Where the smoothed score started to rise, where its rise slowed and
         where it peaked (``None`` for the loss rule).
+    fall_lr : float or None
+        Where the smoothed score fell back below the plateau level after its
+        peak (``None`` when it never did, and for the loss rule); ``max_lr``
+        is then the geometric mean of ``plateau_lr`` and ``fall_lr``.
     fallback : bool
         True when the main rule could not read the curve and a documented
         fallback was used (a :class:`BoundsWarning` was emitted).
@@ -65,6 +69,7 @@ class Bounds:
     onset_lr: float | None = None
     plateau_lr: float | None = None
     peak_lr: float | None = None
+    fall_lr: float | None = None
     fallback: bool = False
     smoothed: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
     smoothed_lrs: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
@@ -342,6 +347,7 @@ def accuracy_bounds(
         onset_lr=onset_lr,
         plateau_lr=plateau_lr,
         peak_lr=peak_lr,
+        fall_lr=fall_lr,
         smoothed=smoothed,
         smoothed_lrs=lrs,
     )
