@@ -235,7 +235,8 @@ def run_task(problem, seed, ramps=True):
     # AutoCLR (and its range test: its length sets the peers' range-test length)
     out["autoclr"] = _autoclr(problem, X, y, Xte, yte, seed)
     n_rt = out["autoclr"]["range_test"]["n_iter"]
-    n_rt_planned = auto_n_iter(len(X) - int(round(0.2 * len(X))), 64)
+    n_rt_planned = auto_n_iter(len(X) - int(round(0.2 * len(X))),
+                               problem.make_net().batch_size)
     if ramps:
         out["autoclr_linear"] = _autoclr(problem, X, y, Xte, yte, seed, ramp="linear")
         out["autoclr_exp_linear"] = _autoclr_exp_linear(problem, X, y, Xte, yte, seed)
