@@ -48,6 +48,10 @@ class Bounds:
     onset_lr, plateau_lr, peak_lr : float or None
         Where the smoothed score started to rise, where its rise slowed and
         where it peaked (``None`` for the loss rule).
+    fall_lr : float or None
+        Where the smoothed score fell back below the plateau level after its
+        peak (``None`` when it never did, and for the loss rule); ``max_lr``
+        is then the geometric mean of ``plateau_lr`` and ``fall_lr``.
     fallback : bool
         True when the main rule could not read the curve and a documented
         fallback was used (a :class:`BoundsWarning` was emitted).
@@ -65,6 +69,7 @@ class Bounds:
     onset_lr: float | None = None
     plateau_lr: float | None = None
     peak_lr: float | None = None
+    fall_lr: float | None = None
     fallback: bool = False
     smoothed: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
     smoothed_lrs: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
@@ -103,6 +108,27 @@ def _check_curve(lrs, values, name):
 def _log_position(lrs, index):
     """LR at a fractional index, interpolated on the log scale."""
     return float(np.exp(np.interp(index, np.arange(len(lrs)), np.log(lrs))))
+
+
+def _crossing(curve, level, last=False):
+    """Fractional index where ``curve`` reaches ``level``.
+
+    The first point at or above ``level`` or, with ``last=True``, the point
+    after the last one below it (the crossing of the final rise), linearly
+    interpolated with the point before, so that bounds are not quantised to
+    the evaluation grid (one step of a 40-point log grid over six decades is
+    1.4x).
+    """
+    above = curve >= level
+    if last:
+        below = np.flatnonzero(~above)
+        k = int(below[-1]) + 1 if len(below) else 0
+    else:
+        k = int(np.argmax(above))
+    if k == 0 or k >= len(curve):
+        return float(min(k, len(curve) - 1))
+    lo, hi = curve[k - 1], curve[k]
+    return k - 1 + float(np.clip((level - lo) / (hi - lo), 0.0, 1.0))
 
 
 def loss_bounds(loss_lrs, losses, *, skip_start=0.1):
@@ -172,7 +198,7 @@ def accuracy_bounds(
     score_noise: float = 0.0,
     score_name: str = "score",
 ):
-    """Onset and plateau of the smoothed validation score (the paper's rule).
+    """Onset and top of the smoothed validation score (the paper's rule).
 
     The score curve (accuracy for classifiers, negative loss for regressors)
     is smoothed with a Gaussian filter. With ``s0`` its starting level and
@@ -180,10 +206,14 @@ def accuracy_bounds(
 
     - ``base_lr`` is the onset: the first LR where the smoothed score has
       gained ``onset_fraction`` of its total rise ``top - s0``;
-    - ``max_lr`` is the plateau: the first LR where it has gained
-      ``plateau_fraction`` of the rise, i.e. where the rise slows. It never
-      lies past the peak, so a score that rises then collapses keeps
-      ``max_lr`` below the collapse.
+    - the plateau is the first LR where it has gained ``plateau_fraction``
+      of the rise, i.e. where the rise slows; the fall is the first LR past
+      the peak where it drops back below that level;
+    - ``max_lr`` is the middle of this top of the curve, the geometric mean
+      of plateau and fall: it lies between where the rise slows and where
+      the score starts to fall, the two readings the paper allows, so a
+      score that rises then collapses keeps ``max_lr`` below the collapse.
+      A score that never falls back keeps ``max_lr`` at the plateau.
 
     ``max_lr / base_lr`` is kept within [2, 20]: a very early onset is pulled
     up to ``max_lr / 20``, and an onset too close to the plateau is pushed down
@@ -249,17 +279,30 @@ def accuracy_bounds(
             loss_lrs,
             losses,
         )
-    above_onset = smoothed[: k_peak + 1] >= s0 + onset_fraction * rise
-    above_plateau = smoothed[: k_peak + 1] >= s0 + plateau_fraction * rise
     # the onset of the rise that leads to the peak: a noise blip crossing the
     # level earlier, in the flat part, is not the start of the rise
-    below = np.flatnonzero(~above_onset)
-    k_onset = int(below[-1]) + 1 if len(below) else 0
-    k_plateau = max(int(np.argmax(above_plateau)), k_onset)
-    onset_lr = float(lrs[k_onset])
-    plateau_lr = float(lrs[k_plateau])
+    x_onset = _crossing(smoothed[: k_peak + 1], s0 + onset_fraction * rise, last=True)
+    x_plateau = max(_crossing(smoothed[: k_peak + 1], s0 + plateau_fraction * rise),
+                    x_onset)
+    onset_lr = _log_position(lrs, x_onset)
+    plateau_lr = _log_position(lrs, x_plateau)
     peak_lr = float(lrs[k_peak])
-    max_lr = plateau_lr
+    # The paper reads max_lr where the rise slows *or* where the score starts to
+    # fall. The smoothed score stays within (1 - plateau_fraction) of its peak
+    # from the plateau up to where it falls back below that level; when it does
+    # fall, max_lr is the middle of this top on the log scale: the average of
+    # two level crossings varies less across seeds than the plateau alone, and
+    # scores better on the benchmark suite (docs/benchmarks.md). A score that
+    # never falls back keeps max_lr at the plateau.
+    level = s0 + plateau_fraction * rise
+    falls = bool(np.any(smoothed[k_peak:] < level))
+    fall_lr = None
+    if falls:
+        x_fall = k_peak + _crossing(level - smoothed[k_peak:], 0.0)
+        fall_lr = _log_position(lrs, x_fall)
+        max_lr = float(np.sqrt(plateau_lr * fall_lr))
+    else:
+        max_lr = plateau_lr
     base_lr = onset_lr
     notes = []
     tail_gain = smoothed[-1] - smoothed[-1 - head]
@@ -282,8 +325,13 @@ def accuracy_bounds(
     explanation = (
         f"base_lr: the smoothed {score_name} starts to rise at lr={onset_lr:.3g} "
         f"({onset_fraction:.0%} of its rise {s0:.3g} -> {top:.3g}); "
-        f"max_lr: its rise slows at lr={plateau_lr:.3g} "
-        f"({plateau_fraction:.0%} of the rise; peak at lr={peak_lr:.3g})"
+        + (f"max_lr: the middle (log scale) of the top of the curve, from where its "
+           f"rise slows at lr={plateau_lr:.3g} ({plateau_fraction:.0%} of the rise) to "
+           f"where it falls back below that level at lr={fall_lr:.3g} "
+           f"(peak at lr={peak_lr:.3g})"
+           if falls else
+           f"max_lr: its rise slows at lr={plateau_lr:.3g} "
+           f"({plateau_fraction:.0%} of the rise; peak at lr={peak_lr:.3g})")
     )
     base_lr, max_lr, note = _inside_range(lrs, base_lr, max_lr)
     if note:
@@ -299,6 +347,7 @@ def accuracy_bounds(
         onset_lr=onset_lr,
         plateau_lr=plateau_lr,
         peak_lr=peak_lr,
+        fall_lr=fall_lr,
         smoothed=smoothed,
         smoothed_lrs=lrs,
     )

@@ -150,7 +150,7 @@ class AutoCLR(BaseEstimator):
         as many iterations in each decade; a linear ramp over six decades
         spends 90 % of them in the top one (see the docs).
     range_test_iter : int or "auto", default="auto"
-        Range-test iterations; ``"auto"``: 8 epochs of its training split,
+        Range-test iterations; ``"auto"``: 16 epochs of its training split,
         clipped to [100, 400].
     valid_size : float, default=0.2
         Fraction held out (shuffled, stratified for classifiers) to score the

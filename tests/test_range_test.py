@@ -36,8 +36,9 @@ def test_linear_ramp():
 
 
 def test_auto_length_is_a_few_epochs_within_bounds():
-    assert auto_n_iter(400, 64) == 100  # 8 epochs of 7 batches = 56 -> at least 100
-    assert auto_n_iter(2000, 64) == 256  # 8 epochs of 32 batches
+    assert auto_n_iter(200, 64) == 100  # 16 epochs of 4 batches = 64 -> at least 100
+    assert auto_n_iter(400, 64) == 112  # 16 epochs of 7 batches
+    assert auto_n_iter(2000, 64) == 400  # 16 epochs of 32 batches = 512 -> at most 400
     assert auto_n_iter(10**6, 64) == 400  # capped for large data
 
 
