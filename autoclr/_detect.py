@@ -235,7 +235,8 @@ def accuracy_bounds(
         Fractions of the total rise marking onset and plateau.
     min_rise : float, default=None
         Smallest rise that counts as a rise. ``None``: four times the noise
-        of the curve (the standard deviation of the score around its smooth).
+        of the curve (the median absolute deviation of the score around its
+        smooth, scaled to a standard deviation).
     score_noise : float, default=0.0
         Known measurement noise of each score, such as the sampling error
         ``sqrt(p (1 - p) / n_valid)`` of an accuracy measured on ``n_valid``

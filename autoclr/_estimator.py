@@ -88,13 +88,6 @@ class Suggestion:
     __str__ = __repr__
 
 
-def _net_has(name):
-    def check(self):
-        return hasattr(self.net, name)
-
-    return check
-
-
 def _is_classifier_net(self):
     return is_classifier(self.net)
 
@@ -104,7 +97,8 @@ class AutoCLR(BaseEstimator):
 
     ``fit(X, y)`` runs the LR range test of Smith (2017) on a fresh copy of
     ``net``, reads ``base_lr`` (where the validation score starts to rise) and
-    ``max_lr`` (where its rise slows) off the smoothed curve, derives the step
+    ``max_lr`` (at the top of the curve, between where its rise slows and
+    where it falls) off the smoothed curve, derives the step
     size from the data and batch size, and fits another fresh copy of ``net``
     with :class:`torch.optim.lr_scheduler.CyclicLR`, stepped every batch,
     ending at the end of a cycle. The net passed in is never modified.
@@ -156,7 +150,7 @@ class AutoCLR(BaseEstimator):
         Fraction held out (shuffled, stratified for classifiers) to score the
         range test. The final fit uses the net's own ``train_split``.
     detection : {"accuracy", "loss"}, default="accuracy"
-        Bound detector: onset and plateau of the validation score (the
+        Bound detector: onset and top of the validation score (the
         paper's rule), or steepest descent of the training loss (the rule of
         other LR finders, with ``base_lr = max_lr / 4``).
     device : str, default="auto"
