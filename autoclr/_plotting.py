@@ -138,7 +138,8 @@ def plot_range_test(result, ax=None, *, show_loss=True):
         if smooth_score:
             marks = ((bounds.onset_lr, "v", ONSET, "onset (score starts to rise)"),
                      (bounds.plateau_lr, "s", PLATEAU, "plateau (rise slows)"),
-                     (bounds.peak_lr, "*", SCORE, "peak"))
+                     (bounds.peak_lr, "*", SCORE, "peak"),
+                     (bounds.fall_lr, "^", PLATEAU, "fall (drops below the plateau)"))
             for lr, marker, color, label in marks:
                 if lr is None:
                     continue
