@@ -293,7 +293,7 @@ def _run_demo(args):
     import torch
 
     from ._estimator import AutoCLR
-    from ._utils import seeded
+    from ._utils import draw_seed, seeded
 
     device = _device(args.device)
     if not args.no_plot:
@@ -324,7 +324,7 @@ def _run_demo(args):
 
     print(f"3. Baseline: the same net with skorch's default fixed lr=0.01 for the same "
           f"{plan.n_epochs} epochs.", flush=True)
-    seed = int(np.random.RandomState(args.seed).randint(0, 2**31 - 1))
+    seed = draw_seed(args.seed)
     baseline = _demo_net(X_train.shape[1], n_classes, plan.n_epochs, X_test, y_test,
                          lr=0.01, device=device, verbose=0,
                          iterator_train__generator=torch.Generator().manual_seed(seed))

@@ -1,14 +1,16 @@
 """Bound detection: read ``base_lr`` and ``max_lr`` off an LR range test curve.
 
 Pure numpy/scipy, no torch, so every rule is testable on synthetic curves.
-Detectors share one signature, ``(lrs, scores, losses_lrs, losses) -> Bounds``
-and are chosen by name through :func:`detect_bounds`.
+The rules are plain functions of arrays (:func:`accuracy_bounds`,
+:func:`loss_bounds`); the registry ``DETECTORS`` maps each name to a
+detector of one signature, ``(RangeTestResult) -> Bounds``, chosen through
+:func:`detect_bounds`.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
@@ -42,7 +44,8 @@ class Bounds:
     base_lr, max_lr : float
         The suggested lower and upper bounds of the cyclical schedule.
     method : str
-        Name of the detector that produced them (``"accuracy"`` or ``"loss"``).
+        Name of the rule that produced them: ``"accuracy"``, ``"loss"``, or
+        ``"net_lr"`` (AutoCLR's last-resort fallback to the net's own ``lr``).
     explanation : str
         One or two sentences saying which rule fired at which LR.
     onset_lr, plateau_lr, peak_lr : float or None
@@ -217,7 +220,9 @@ def accuracy_bounds(
 
     ``max_lr / base_lr`` is kept within [2, 20]: a very early onset is pulled
     up to ``max_lr / 20``, and an onset too close to the plateau is pushed down
-    to ``max_lr / 2``; the explanation says so.
+    to ``max_lr / 2``; the explanation says so. Both bounds are then kept
+    inside the tested range, which takes precedence over the ratio when the
+    curve peaks at its very first points.
 
     If the rise is not clearly above the noise (flat curve: untrainable
     problem, random labels, or a range that starts too high), a
@@ -385,15 +390,8 @@ def _fallback(reason, loss_lrs, losses):
         BoundsWarning,
         stacklevel=3,
     )
-    return Bounds(
-        base_lr=bounds.base_lr,
-        max_lr=bounds.max_lr,
-        method="loss",
-        explanation=f"Fallback ({reason}). " + bounds.explanation,
-        fallback=True,
-        smoothed=bounds.smoothed,
-        smoothed_lrs=bounds.smoothed_lrs,
-    )
+    return replace(bounds, explanation=f"Fallback ({reason}). " + bounds.explanation,
+                   fallback=True)
 
 
 def _accuracy_rule(result):

@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 from ._detect import DETECTORS, SHORTCUT_RATIO, Bounds, BoundsWarning
 from ._range_test import RAMPS, range_test
 from ._schedule import FACTOR_RANGE, POLICIES, CyclePlan, cyclic_lr_callback, plan_cycles
-from ._utils import draw_seed, fresh_net, resolve_device, seeded
+from ._utils import draw_seed, fresh_net, is_int, resolve_device, seeded
 
 __all__ = ["AutoCLR", "Suggestion"]
 
@@ -101,7 +101,9 @@ class AutoCLR(BaseEstimator):
     where it falls) off the smoothed curve, derives the step
     size from the data and batch size, and fits another fresh copy of ``net``
     with :class:`torch.optim.lr_scheduler.CyclicLR`, stepped every batch,
-    ending at the end of a cycle. The net passed in is never modified.
+    ending at the end of a cycle. ``fit`` and ``suggest`` never modify the
+    net passed in (``set_params(net__...)`` does, as in any scikit-learn
+    meta-estimator).
 
     Parameters
     ----------
@@ -207,7 +209,11 @@ class AutoCLR(BaseEstimator):
     - Neither the score nor the loss can be read: a
       :class:`~autoclr.BoundsWarning`, and the net's own ``lr`` is used as
       ``max_lr`` with ``base_lr = lr / 4`` (``bounds.method == "net_lr"``).
-    - Detected bounds always lie inside the tested range, ``base_lr`` below
+    - A loss that is not finite at the very first iteration, before any
+      update, does not depend on the LR: ``fit`` raises a ``ValueError`` at
+      once (check the criterion, the module's output and the data).
+    - Detected bounds (all but the ``"net_lr"`` fallback above) always lie
+      inside the tested range, ``base_lr`` below
       ``max_lr``.
 
     **Interruptions.** See :meth:`fit`: Ctrl-C during the range test
@@ -372,12 +378,12 @@ class AutoCLR(BaseEstimator):
                 f"base_lr must be below max_lr, got base_lr={self.base_lr!r} and "
                 f"max_lr={self.max_lr!r}.")
         if self.step_size != "auto" and not (
-                _is_int(self.step_size) and self.step_size > 0):
+                is_int(self.step_size) and self.step_size > 0):
             raise ValueError(
                 f"step_size must be 'auto' or a positive int, got {self.step_size!r}.")
         lo, hi = FACTOR_RANGE
         if self.step_size_factor != "auto" and not (
-                _is_int(self.step_size_factor) and lo <= self.step_size_factor <= hi):
+                is_int(self.step_size_factor) and lo <= self.step_size_factor <= hi):
             raise ValueError(
                 f"step_size_factor must be 'auto' or an int in [{lo}, {hi}], "
                 f"got {self.step_size_factor!r}.")
@@ -393,7 +399,7 @@ class AutoCLR(BaseEstimator):
                 "lr_range must be a pair (low, high) with 0 < low < high, "
                 f"got {self.lr_range!r}.")
         if self.range_test_iter != "auto" and not (
-                _is_int(self.range_test_iter) and self.range_test_iter >= 8):
+                is_int(self.range_test_iter) and self.range_test_iter >= 8):
             raise ValueError(
                 "range_test_iter must be 'auto' or an int >= 8, "
                 f"got {self.range_test_iter!r}.")
@@ -404,7 +410,7 @@ class AutoCLR(BaseEstimator):
                 f"cycle_momentum must be True or False, got {self.cycle_momentum!r}.")
         if self.cycle_momentum:
             self._momentum_bounds(self.net)  # raises now, before any training
-        if not (_is_int(self.verbose) and self.verbose >= 0):
+        if not (is_int(self.verbose) and self.verbose >= 0):
             raise ValueError(f"verbose must be an int >= 0, got {self.verbose!r}.")
         try:
             check_random_state(self.random_state)
@@ -418,7 +424,18 @@ class AutoCLR(BaseEstimator):
             raise ValueError(
                 f"device={self.device!r} was asked for but CUDA is not available; "
                 "use device='auto' or 'cpu'.")
-        for cb in self.net.callbacks or []:
+        if (self.base_lr is not None and self.max_lr is None
+                and self.base_lr >= self.lr_range[1]):
+            raise ValueError(
+                f"base_lr={self.base_lr!r} is given without max_lr, but the range test "
+                f"only reaches lr_range[1]={self.lr_range[1]!r}, so it cannot find a "
+                "max_lr above it. Raise lr_range's high bound, or give max_lr too.")
+        if isinstance(self.net.callbacks, str):
+            raise ValueError(
+                f"net.callbacks={self.net.callbacks!r} turns off every callback, "
+                "including the LR scheduler AutoCLR adds; pass callbacks=[] (or a "
+                "list) to the net instead.")
+        for cb in _user_callbacks(self.net):
             name, cb = cb if isinstance(cb, tuple) else (type(cb).__name__, cb)
             if isinstance(cb, LRScheduler) or (
                     isinstance(cb, type) and issubclass(cb, LRScheduler)):
@@ -456,9 +473,9 @@ class AutoCLR(BaseEstimator):
                              allow_nd=True), None
 
     def _encode_y(self, y):
+        self._y_1d = y is not None and np.ndim(y) == 1
         if y is None:
             return None
-        self._y_1d = np.ndim(y) == 1
         if is_classifier(self.net):
             check_classification_targets(y)
             y = np.asarray(y)
@@ -502,11 +519,11 @@ class AutoCLR(BaseEstimator):
 
     def _n_train(self, X, y):
         """Samples the final fit trains on, after the net's own train_split."""
-        probe = fresh_net(self.net)
-        if probe.train_split is None:
+        # building the dataset and splitting it read the net, never change it
+        if self.net.train_split is None:
             return len(X)
-        dataset = probe.get_dataset(X, y)
-        train, _ = probe.train_split(dataset, y)
+        dataset = self.net.get_dataset(X, y)
+        train, _ = self.net.train_split(dataset, y)
         return len(train)
 
     def _run_range_test(self, X, y_enc, device, seed, lr_range):
@@ -530,6 +547,14 @@ class AutoCLR(BaseEstimator):
         """Range test, one lower retry after an early divergence, and the fallbacks."""
         lr_range = tuple(float(v) for v in self.lr_range)
         rt, error, caught = self._run_range_test(X, y_enc, device, seed, lr_range)
+        if rt.stop_reason == "nan" and len(rt.lrs) == 0:
+            # the first loss is computed before any update: no LR can be blamed
+            raise ValueError(
+                "The training loss is not finite at the first iteration of the range "
+                "test, before any update, so no learning rate can help. Check the "
+                "criterion (NLLLoss expects log-probabilities; a module returning "
+                "logits needs criterion=nn.CrossEntropyLoss), the module's output and "
+                "the data (NaN or inf in X or y).")
         if _diverged_early(rt, error):
             lo = lr_range[0]
             retry_range = (lo / RETRY_LOWER_BY, max(rt.diverged_lr or lo, lo))
@@ -589,9 +614,9 @@ class AutoCLR(BaseEstimator):
                 if base_lr >= max_lr:
                     warnings.warn(
                         f"The detected base_lr={base_lr:.3g} is not below the given "
-                        f"max_lr={max_lr:.3g}; using max_lr / 4.", UserWarning,
-                        stacklevel=3)
-                    base_lr = max_lr / 4
+                        f"max_lr={max_lr:.3g}; using max_lr / {SHORTCUT_RATIO:g}.",
+                        UserWarning, stacklevel=3)
+                    base_lr = max_lr / SHORTCUT_RATIO
             else:
                 max_lr = bounds.max_lr
                 if max_lr <= base_lr:
@@ -680,7 +705,7 @@ class AutoCLR(BaseEstimator):
             gamma=gamma, cycle_momentum=bool(self.cycle_momentum), **momentum,
         )
         net.set_params(
-            callbacks=list(net.callbacks or []) + [("autoclr_cyclic_lr", callback)],
+            callbacks=_user_callbacks(net) + [("autoclr_cyclic_lr", callback)],
             lr=suggestion.base_lr,
             iterator_train__generator=torch.Generator().manual_seed(seed),
             # a DataLoader without a generator draws from torch's global RNG; in
@@ -766,8 +791,9 @@ def _is_real(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+def _user_callbacks(net):
+    """The net's own callbacks, as a new list (the user's list is never extended)."""
+    return list(net.callbacks or [])
 
 
 def _diverged_early(rt, error):

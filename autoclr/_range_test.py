@@ -14,7 +14,6 @@ and must not go through skorch's ``fit``, which swallows
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from dataclasses import dataclass, field, replace
 
@@ -26,7 +25,16 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from ._detect import Bounds, detect_bounds
 from ._progress import progress_bar
-from ._utils import draw_seed, fresh_net, resolve_device, seeded, to_device
+from ._utils import (
+    as_tensor,
+    draw_seed,
+    fresh_net,
+    is_int,
+    iterations_per_epoch,
+    resolve_device,
+    seeded,
+    to_device,
+)
 
 __all__ = ["RangeTestResult", "range_test", "RAMPS"]
 
@@ -134,8 +142,7 @@ def lr_ramp(lr_range, n_iter, ramp="exp"):
 
 def auto_n_iter(n_train, batch_size):
     """Default length: ``AUTO_EPOCHS`` epochs, clipped to [100, 400] iterations."""
-    bs = n_train if batch_size in (-1, None) else batch_size
-    ipe = max(1, math.ceil(n_train / bs))
+    ipe = iterations_per_epoch(n_train, batch_size)
     return int(min(max(AUTO_EPOCHS * ipe, MIN_AUTO_ITER), MAX_AUTO_ITER))
 
 
@@ -213,16 +220,15 @@ def _n_scored(n_held_out, max_valid_samples, n_iter, batch_size, n_eval):
 
 def _valid_batches(X, y, idx, batch_size, device, is_dataset):
     if is_dataset:
-        loader = DataLoader(Subset(X, idx), batch_size=max(batch_size, SCORE_CHUNK))
-        return loader, False
+        return DataLoader(Subset(X, idx), batch_size=max(batch_size, SCORE_CHUNK))
     # only the bounded validation subset is gathered, once, and kept on the device
     sel = torch.as_tensor(idx)
     Xv = to_device(X[sel], device)
     yv = None if y is None else to_device(y[sel], device)
     if torch.device(device).type == "cuda":
-        return [(Xv, yv)], True
+        return [(Xv, yv)]
     return [(Xv[i : i + SCORE_CHUNK], None if yv is None else yv[i : i + SCORE_CHUNK])
-            for i in range(0, len(sel), SCORE_CHUNK)], True
+            for i in range(0, len(sel), SCORE_CHUNK)]
 
 
 def range_test(
@@ -291,15 +297,18 @@ def range_test(
     start_time = time.perf_counter()
     if ramp not in RAMPS:
         raise ValueError(f"ramp must be one of {RAMPS}, got {ramp!r}.")
-    seed = draw_seed(random_state)
-    is_dataset = isinstance(X, Dataset) and not isinstance(X, torch.Tensor)
+    # an int seed is used as is, so that AutoCLR's final fit, seeded with the same
+    # int, starts from the very weights this test starts from
+    seed = random_state if is_int(random_state) and 0 <= random_state < 2**31 else (
+        draw_seed(random_state))
+    is_dataset = isinstance(X, Dataset)
     n = len(X)
     classifier = is_classifier(net)
     train_idx, valid_idx = _split(n, y, valid_size, classifier, seed)
     bs = len(train_idx) if net.batch_size in (-1, None) else int(net.batch_size)
     if n_iter == "auto":
         n_iter = auto_n_iter(len(train_idx), bs)
-    elif isinstance(n_iter, bool) or not isinstance(n_iter, numbers.Integral) or n_iter < 8:
+    elif not is_int(n_iter) or n_iter < 8:
         raise ValueError(f"n_iter must be 'auto' or an int >= 8, got {n_iter!r}.")
     n_iter = int(n_iter)
     n_eval = int(min(max(n_eval, 5), n_iter))
@@ -316,11 +325,10 @@ def range_test(
     if is_dataset:
         batches = _LoaderBatches(X, train_idx, bs, generator, pin=pin)
     else:
-        X_t = X if isinstance(X, torch.Tensor) else torch.as_tensor(np.asarray(X))
-        y_t = None if y is None else (
-            y if isinstance(y, torch.Tensor) else torch.as_tensor(np.asarray(y)))
+        X_t = as_tensor(X)
+        y_t = None if y is None else as_tensor(y)
         batches = _ArrayBatches(X_t, y_t, train_idx, bs, generator, pin=pin)
-    valid, _ = _valid_batches(
+    valid = _valid_batches(
         X if is_dataset else X_t, None if is_dataset else y_t, valid_idx, bs, dev,
         is_dataset)
 

@@ -8,12 +8,13 @@ its arguments.
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from dataclasses import dataclass
 
 from skorch.callbacks import LRScheduler
 from torch.optim.lr_scheduler import CyclicLR
+
+from ._utils import is_int, iterations_per_epoch
 
 __all__ = ["CyclePlan", "plan_cycles", "cyclic_lr_callback", "POLICIES"]
 
@@ -85,8 +86,7 @@ def plan_cycles(n_train, batch_size, max_epochs, *, step_size="auto", factor="au
         multiple of the iterations per epoch. A ``step_size`` whose cycle does
         not fit in ``max_epochs`` raises a ``ValueError``.
     """
-    bs = n_train if batch_size in (-1, None) else int(batch_size)
-    ipe = max(1, math.ceil(n_train / bs))
+    ipe = iterations_per_epoch(n_train, batch_size)
     if step_size == "auto":
         if factor == "auto":
             factor = int(min(max(max_epochs // (2 * MIN_CYCLES), FACTOR_RANGE[0]),
@@ -165,7 +165,7 @@ def cyclic_lr_callback(
     skorch.callbacks.LRScheduler
         Records the LR of each batch in the history under ``"event_lr"``.
     """
-    if isinstance(step_size, bool) or not isinstance(step_size, numbers.Integral):
+    if not is_int(step_size):
         raise TypeError(f"step_size must be an int, got {step_size!r}.")
     return LRScheduler(
         policy=CyclicLR,

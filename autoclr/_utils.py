@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 import threading
 from contextlib import contextmanager
 
@@ -10,9 +12,11 @@ import torch
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 
-# torch's global RNG is shared by all threads: weight initialisation happens
-# under this lock so that fits in threads (GridSearchCV's threading backend)
-# each see their own seed.
+# torch's global RNG is shared by all threads. Every seeded block (weight
+# initialisation and training, where dropout draws from it) holds this lock, so
+# that fits in threads (GridSearchCV's threading backend, dask with
+# processes=False) each see their own seed: such fits are reproducible, and run
+# one at a time.
 _RNG_LOCK = threading.RLock()
 
 
@@ -59,25 +63,26 @@ def seeded(seed: int, device=None):
 def fresh_net(net, **params):
     """An unfitted copy of ``net`` with ``params`` set; ``net`` is not touched.
 
-    ``sklearn.base.clone`` deep-copies module, criterion and optimizer
-    arguments given as instances, so a module *instance* is never shared
-    between the user's net, the range test and the final fit: each starts
-    from a copy of the same initial weights.
+    ``sklearn.base.clone`` deep-copies the arguments that are not estimators,
+    so a module (or criterion) given as an *instance* is never shared between
+    the user's net, the range test and the final fit: each starts from a copy
+    of the same initial weights.
     """
     new = clone(net)
-    for name in ("module", "criterion"):
-        value = getattr(net, name, None)
-        if isinstance(value, torch.nn.Module) and getattr(new, name) is value:
-            new.set_params(**{name: _deepcopy(value)})
     if params:
         new.set_params(**params)
     return new
 
 
-def _deepcopy(value):
-    import copy
+def is_int(value) -> bool:
+    """An integer, and not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
-    return copy.deepcopy(value)
+
+def iterations_per_epoch(n_samples: int, batch_size) -> int:
+    """Batches in one epoch; ``batch_size`` -1 or None means the whole data set."""
+    bs = n_samples if batch_size in (-1, None) else int(batch_size)
+    return max(1, math.ceil(n_samples / max(bs, 1)))
 
 
 def to_device(x, device):

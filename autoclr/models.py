@@ -17,9 +17,9 @@ class MLP(nn.Module):
 
     Parameters
     ----------
-    n_features : int
+    n_features : int, default=64
         Input features.
-    n_outputs : int
+    n_outputs : int, default=10
         Classes (logits) or regression targets.
     hidden : int, default=64
         Width of each hidden layer.

@@ -242,8 +242,8 @@ def _fit_predict(auto, X, y, X_pred):
 
 def test_only_one_bound_given_detects_the_other(data):
     X, y = data
-    auto = AutoCLR(make_net(), base_lr=1e-3, range_test_iter=32, random_state=0).fit(X, y)
-    assert auto.base_lr_ == 1e-3 and auto.max_lr_ > 1e-3
+    auto = AutoCLR(make_net(), base_lr=1e-4, range_test_iter=32, random_state=0).fit(X, y)
+    assert auto.base_lr_ == 1e-4 and auto.max_lr_ > 1e-4
     assert auto.range_test_ is not None and auto.max_lr_ == auto.range_test_.bounds.max_lr
 
 

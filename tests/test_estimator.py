@@ -271,3 +271,51 @@ def test_same_seed_same_fit_and_global_rng_untouched(small_digits):
     b = AutoCLR(make_classifier_net(), random_state=3).fit(X, y)
     assert (a.base_lr_, a.max_lr_) == (b.base_lr_, b.max_lr_)
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+class RecordingMLP(MLP):
+    """Remembers the initial first-layer weights of every instance built."""
+
+    initial = []
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        RecordingMLP.initial.append(self.net[0].weight.detach().clone())
+
+
+def test_module_class_both_phases_start_from_the_same_weights(small_digits):
+    X, y = small_digits
+    RecordingMLP.initial = []
+    AutoCLR(make_classifier_net(module=RecordingMLP, module__n_features=64,
+                                module__n_outputs=10), random_state=4).fit(X, y)
+    range_test_weights, fit_weights = RecordingMLP.initial  # one module per phase
+    assert torch.equal(range_test_weights, fit_weights)
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"callbacks": "disable"}, "turns off every callback"),
+])
+def test_net_settings_that_cannot_work_fail_before_training(small_digits, monkeypatch,
+                                                            bad, match):
+    monkeypatch.setattr(estimator_module, "range_test", None)  # never reached
+    X, y = small_digits
+    with pytest.raises(ValueError, match=match):
+        AutoCLR(make_classifier_net(**bad)).fit(X, y)
+
+
+def test_base_lr_alone_above_the_tested_range_fails_before_training(small_digits,
+                                                                   monkeypatch):
+    monkeypatch.setattr(estimator_module, "range_test", None)  # never reached
+    X, y = small_digits
+    with pytest.raises(ValueError, match=r"base_lr=2\.0 is given without max_lr"):
+        AutoCLR(make_classifier_net(), base_lr=2.0).fit(X, y)
+
+
+def test_target_shape_does_not_leak_between_fits(regression_data):
+    X, y = regression_data
+    auto = AutoCLR(make_regressor_net(), base_lr=1e-3, max_lr=1e-2, random_state=0)
+    assert auto.fit(X, y).predict(X).shape == (len(X),)
+    dataset = torch.utils.data.TensorDataset(torch.from_numpy(X),
+                                             torch.from_numpy(y.reshape(-1, 1)))
+    # a Dataset's targets are (n, 1): predictions keep the net's (n, 1) shape
+    assert auto.fit(dataset, None).predict(X).shape == (len(X), 1)

@@ -67,17 +67,43 @@ class NaNModule(nn.Module):
         return self.lin(X) * float("nan")
 
 
-def test_divergence_also_after_the_retry_is_an_error(digits400):
+def test_a_loss_not_finite_before_any_update_is_an_error_at_once(digits400):
+    """The first loss comes before any update: no LR is to blame, so no retry."""
     X, y = digits400
     NaNModule.calls = 0
     auto = AutoCLR(digits_net(NaNModule), range_test_iter=40, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BoundsWarning)  # no retry warning
+        with pytest.raises(ValueError, match=r"not finite at the first iteration.*before "
+                                             r"any update.*Check the criterion"):
+            auto.fit(X, y)
+    assert not hasattr(auto, "net_")
+    # one range test, stopped at its first evaluation
+    assert NaNModule.calls < 20
+
+
+class NaNAfterFirstStep(nn.Module):
+    """A finite first loss, then NaN after the first update, whatever the LR."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(64, 10)
+        self.calls = 0
+
+    def forward(self, X):
+        self.calls += 1
+        out = self.lin(X)
+        return out if self.calls == 1 else out * float("nan")
+
+
+def test_divergence_also_after_the_retry_is_an_error(digits400):
+    X, y = digits400
+    auto = AutoCLR(digits_net(NaNAfterFirstStep), range_test_iter=40, random_state=0)
     with pytest.warns(BoundsWarning, match="Retrying once"):
         with pytest.raises(ValueError, match=r"diverges from the first iterations.*even after "
                                              r"a retry from lr=1e-09\. Start lr_range lower"):
             auto.fit(X, y)
     assert not hasattr(auto, "net_")
-    # both range tests stopped at the first evaluation, not after 40 iterations
-    assert NaNModule.calls < 40
 
 
 # ------------------------------------------------------------ flat curves
