@@ -412,6 +412,16 @@ def _machine():
             f"Python {platform.python_version()}, {platform.system()}")
 
 
+def _save(fig, path):
+    """Lay out, write and close a figure; return its path."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plots(results, summary, problems, outdir, prefix, contenders):
     import matplotlib
 
@@ -439,11 +449,7 @@ def plots(results, summary, problems, outdir, prefix, contenders):
         ax.set_ylim(max(lo, -0.5), None)
     fig.suptitle("Test score per contender (dots: seeds; bar: mean +/- std; "
                  "dashed: oracle grid)", fontsize=9)
-    fig.tight_layout()
-    f = outdir / f"{prefix}_scores.png"
-    fig.savefig(f, dpi=110)
-    plt.close(fig)
-    files.append(f)
+    files.append(_save(fig, outdir / f"{prefix}_scores.png"))
 
     # 2. range-test curves with the detected bounds (all seeds)
     fig, axes = plt.subplots(1, len(names), figsize=(3.3 * len(names), 3.2), squeeze=False)
@@ -469,11 +475,7 @@ def plots(results, summary, problems, outdir, prefix, contenders):
     fig.suptitle("AutoCLR range tests, one colour per seed: dots = validation score, "
                  "line = smoothed, dotted = base_lr, dashed = max_lr, short tick = "
                  "torch-lr-finder", fontsize=8)
-    fig.tight_layout()
-    f = outdir / f"{prefix}_range_tests.png"
-    fig.savefig(f, dpi=110)
-    plt.close(fig)
-    files.append(f)
+    files.append(_save(fig, outdir / f"{prefix}_range_tests.png"))
 
     # 3. test score against iterations (time to accuracy), mean over seeds
     fig, axes = plt.subplots(1, len(names), figsize=(3.3 * len(names), 3.2), squeeze=False)
@@ -495,11 +497,7 @@ def plots(results, summary, problems, outdir, prefix, contenders):
     axes[0][0].legend(fontsize=6)
     fig.suptitle("Mean test score per epoch against iterations (dashed: oracle's final "
                  "score)", fontsize=9)
-    fig.tight_layout()
-    f = outdir / f"{prefix}_time_to_accuracy.png"
-    fig.savefig(f, dpi=110)
-    plt.close(fig)
-    files.append(f)
+    files.append(_save(fig, outdir / f"{prefix}_time_to_accuracy.png"))
     return files
 
 
