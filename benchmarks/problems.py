@@ -77,6 +77,15 @@ class FlatImageCNN(SmallCNN):
         return super().forward(X.view(-1, 1, 8, 8))
 
 
+def _split_scaled(X, y, stratify):
+    """70/30 split (seed 0), features standardised on the training part, float32."""
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.3, random_state=0, stratify=y if stratify else None)
+    scaler = StandardScaler().fit(X_train)
+    return (scaler.transform(X_train).astype(np.float32),
+            scaler.transform(X_test).astype(np.float32), y_train, y_test)
+
+
 def _hard_classification():
     # 10 classes, few informative features, low separation and 5 % label noise
     X, y = make_classification(
@@ -84,22 +93,14 @@ def _hard_classification():
         n_classes=10, n_clusters_per_class=2, class_sep=0.9, flip_y=0.05,
         random_state=0,
     )
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.3, random_state=0, stratify=y)
-    scaler = StandardScaler().fit(X_train)
-    return (scaler.transform(X_train).astype(np.float32),
-            scaler.transform(X_test).astype(np.float32), y_train, y_test)
+    return _split_scaled(X, y, stratify=True)
 
 
 def _friedman():
     X, y = make_friedman1(n_samples=2000, n_features=10, noise=1.0, random_state=0)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.3, random_state=0)
-    scaler = StandardScaler().fit(X_train)
+    X_train, X_test, y_train, y_test = _split_scaled(X, y, stratify=False)
     mu, sd = y_train.mean(), y_train.std()
-    return (scaler.transform(X_train).astype(np.float32),
-            scaler.transform(X_test).astype(np.float32),
-            ((y_train - mu) / sd).astype(np.float32),
+    return (X_train, X_test, ((y_train - mu) / sd).astype(np.float32),
             ((y_test - mu) / sd).astype(np.float32))
 
 
@@ -110,11 +111,7 @@ def _tabular():
         n_classes=4, n_clusters_per_class=3, class_sep=1.0, flip_y=0.02,
         random_state=1,
     )
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.3, random_state=0, stratify=y)
-    scaler = StandardScaler().fit(X_train)
-    return (scaler.transform(X_train).astype(np.float32),
-            scaler.transform(X_test).astype(np.float32), y_train, y_test)
+    return _split_scaled(X, y, stratify=True)
 
 
 # --------------------------------------------------------------------- nets
