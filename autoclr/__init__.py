@@ -5,8 +5,9 @@
 ``torch.optim.lr_scheduler.CyclicLR`` (Smith, 2017).
 """
 
-from ._detect import Bounds, BoundsWarning, accuracy_bounds, detect_bounds, loss_bounds
-from ._estimator import AutoCLR, Suggestion
+from ._detect import Bounds, BoundsWarning, CurveError, accuracy_bounds, detect_bounds, loss_bounds
+from ._estimator import AutoCLR
+from ._suggest import Suggestion
 from ._plotting import plot_lr_schedule, plot_range_test
 from ._range_test import RangeTestResult, range_test
 from ._schedule import CyclePlan, cyclic_lr_callback, plan_cycles
@@ -17,6 +18,7 @@ __all__ = [
     "AutoCLR",
     "Bounds",
     "BoundsWarning",
+    "CurveError",
     "CyclePlan",
     "RangeTestResult",
     "Suggestion",

@@ -5,17 +5,22 @@ The rules are plain functions of arrays (:func:`accuracy_bounds`,
 :func:`loss_bounds`); the registry ``DETECTORS`` maps each name to a
 detector of one signature, ``(RangeTestResult) -> Bounds``, chosen through
 :func:`detect_bounds`.
+
+The rules are pure: they never warn and never fall back to one another. A
+curve a rule cannot read raises :class:`CurveError`; what the user should
+hear about a curve it did read is in ``Bounds.notes``. What happens next
+(the fallback chain) and the warnings belong to the suggestion pipeline,
+:mod:`autoclr._suggest`.
 """
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-__all__ = ["Bounds", "BoundsWarning", "detect_bounds", "DETECTORS"]
+__all__ = ["Bounds", "BoundsWarning", "CurveError", "detect_bounds", "DETECTORS"]
 
 #: fraction of the total rise of the smoothed score that marks the onset
 ONSET_FRACTION = 0.10
@@ -33,6 +38,10 @@ SHORTCUT_RATIO = 4.0
 
 class BoundsWarning(UserWarning):
     """The range-test curve could not be read as expected; a fallback was used."""
+
+
+class CurveError(ValueError):
+    """A detection rule cannot read this curve; the message says why."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,6 +67,10 @@ class Bounds:
     fallback : bool
         True when the main rule could not read the curve and a documented
         fallback was used (a :class:`BoundsWarning` was emitted).
+    notes : tuple of str
+        What the user should be told about this reading (a score still rising
+        at the end of the range, a fallback); :class:`~autoclr.AutoCLR` emits
+        each as one :class:`BoundsWarning`.
     smoothed : ndarray
         The smoothed curve the rule was applied to (scores for ``"accuracy"``,
         training losses for ``"loss"``), aligned with ``smoothed_lrs``.
@@ -74,6 +87,7 @@ class Bounds:
     peak_lr: float | None = None
     fall_lr: float | None = None
     fallback: bool = False
+    notes: tuple = ()
     smoothed: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
     smoothed_lrs: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
 
@@ -154,7 +168,7 @@ def loss_bounds(loss_lrs, losses, *, skip_start=0.1):
     """
     lrs, losses = _check_curve(loss_lrs, losses, "losses")
     if len(lrs) < 8:
-        raise ValueError(
+        raise CurveError(
             f"The loss curve has {len(lrs)} finite points; at least 8 are needed to "
             "read a steepest descent. Run the range test longer or start it lower."
         )
@@ -164,7 +178,7 @@ def loss_bounds(loss_lrs, losses, *, skip_start=0.1):
     start = min(int(skip_start * len(lrs)), max(end - 3, 0))
     lrs_w, sm_w = lrs[start:end], smoothed[start:end]
     if len(lrs_w) < 3:
-        raise ValueError(
+        raise CurveError(
             "The training loss rises from the first iterations: the range test's low "
             f"bound ({lrs[0]:.3g}) is already too high. Start the range lower."
         )
@@ -192,8 +206,6 @@ def loss_bounds(loss_lrs, losses, *, skip_start=0.1):
 def accuracy_bounds(
     lrs,
     scores,
-    loss_lrs=None,
-    losses=None,
     *,
     onset_fraction: float = ONSET_FRACTION,
     plateau_fraction: float = PLATEAU_FRACTION,
@@ -226,16 +238,13 @@ def accuracy_bounds(
 
     If the rise is not clearly above the noise (flat curve: untrainable
     problem, random labels, or a range that starts too high), a
-    :class:`BoundsWarning` is emitted and the loss rule
-    (:func:`loss_bounds`) is used when the losses are given; otherwise a
-    ``ValueError`` is raised.
+    :class:`CurveError` is raised; :class:`~autoclr.AutoCLR` then falls back
+    to the loss rule (:func:`loss_bounds`).
 
     Parameters
     ----------
     lrs, scores : array-like of shape (n_eval,)
         Learning rate and validation score at each evaluation point.
-    loss_lrs, losses : array-like of shape (n_iter,), default=None
-        Per-iteration learning rates and training losses, for the fallback.
     onset_fraction, plateau_fraction : float
         Fractions of the total rise marking onset and plateau.
     min_rise : float, default=None
@@ -258,11 +267,8 @@ def accuracy_bounds(
     lrs, scores = _check_curve(lrs, scores, "scores")
     n = len(scores)
     if n < 5:
-        return _fallback(
-            f"only {n} finite validation scores were recorded (at least 5 are needed)",
-            loss_lrs,
-            losses,
-        )
+        raise CurveError(
+            f"only {n} finite validation scores were recorded (at least 5 are needed)")
     sigma = max(1.0, n / 25)
     head = max(2, n // 10)
     s0 = float(np.median(scores[:head]))
@@ -279,12 +285,9 @@ def accuracy_bounds(
     noise = max(noise, float(score_noise))
     threshold = 4 * noise if min_rise is None else min_rise
     if rise <= threshold or k_peak == 0:
-        return _fallback(
+        raise CurveError(
             f"the smoothed {score_name} did not rise clearly above its noise "
-            f"(rise {rise:.3g}, noise {noise:.3g}): no onset was found",
-            loss_lrs,
-            losses,
-        )
+            f"(rise {rise:.3g}, noise {noise:.3g}): no onset was found")
     # the onset of the rise that leads to the peak: a noise blip crossing the
     # level earlier, in the flat part, is not the start of the rise
     x_onset = _crossing(smoothed[: k_peak + 1], s0 + onset_fraction * rise, last=True)
@@ -310,15 +313,12 @@ def accuracy_bounds(
     else:
         max_lr = plateau_lr
     base_lr = onset_lr
-    notes = []
+    notes, warn = [], []
     tail_gain = smoothed[-1] - smoothed[-1 - head]
     if k_peak >= n - 2 and tail_gain > STILL_RISING_FRACTION * rise:
-        warnings.warn(
+        warn.append(
             f"The {score_name} was still rising at the end of the range test "
-            f"(lr={lrs[-1]:.3g}); max_lr may be too low. Raise the range's high bound.",
-            BoundsWarning,
-            stacklevel=3,
-        )
+            f"(lr={lrs[-1]:.3g}); max_lr may be too low. Raise the range's high bound.")
         notes.append("the score was still rising at the end of the range")
     if max_lr / base_lr > MAX_RATIO:
         base_lr = max_lr / MAX_RATIO
@@ -354,6 +354,7 @@ def accuracy_bounds(
         plateau_lr=plateau_lr,
         peak_lr=peak_lr,
         fall_lr=fall_lr,
+        notes=tuple(warn),
         smoothed=smoothed,
         smoothed_lrs=lrs,
     )
@@ -370,30 +371,6 @@ def _inside_range(lrs, base_lr, max_lr):
         "the start: a lower start may find a lower base_lr)")
 
 
-def _fallback(reason, loss_lrs, losses):
-    if losses is None or loss_lrs is None:
-        raise ValueError(
-            f"Cannot read LR bounds from the range test: {reason}, and no losses "
-            "were given for the loss-based fallback."
-        )
-    try:
-        bounds = loss_bounds(loss_lrs, losses)
-    except ValueError as exc:
-        raise ValueError(
-            f"Cannot read LR bounds from the range test: {reason}; the loss-based "
-            f"fallback failed too: {exc}"
-        ) from exc
-    warnings.warn(
-        f"{reason[0].upper()}{reason[1:]}. Falling back to the loss rule: "
-        f"max_lr={bounds.max_lr:.3g} (steepest descent of the training loss), "
-        f"base_lr=max_lr/{SHORTCUT_RATIO:g}. Check the range-test plot.",
-        BoundsWarning,
-        stacklevel=3,
-    )
-    return replace(bounds, explanation=f"Fallback ({reason}). " + bounds.explanation,
-                   fallback=True)
-
-
 def _accuracy_rule(result):
     score_noise = 0.0
     n_valid = getattr(result, "n_valid", 0)
@@ -405,8 +382,6 @@ def _accuracy_rule(result):
     return accuracy_bounds(
         result.eval_lrs,
         result.scores,
-        result.lrs,
-        result.losses,
         score_noise=score_noise,
         score_name=result.score_name,
     )
@@ -437,6 +412,11 @@ def detect_bounds(result, method: str = "accuracy") -> Bounds:
     Returns
     -------
     Bounds
+
+    Raises
+    ------
+    CurveError
+        When the rule cannot read the curve (no fallback is tried here).
     """
     try:
         rule = DETECTORS[method]

@@ -2,13 +2,32 @@
 
 The test trains a fresh copy of a skorch net while the learning rate rises
 from a low to a high bound, records the training loss at every iteration and
-the validation score at evenly spaced points, and stops early when the loss
-diverges. It runs its own short loop over the net's ``module_``,
-``criterion_`` and ``optimizer_`` (the net's ``infer`` and ``get_loss`` are
-used, and the callbacks' ``on_train_begin`` is called once, so customised
-nets behave as in training) because a range test is thrown away afterwards
-and must not go through skorch's ``fit``, which swallows
-``KeyboardInterrupt``.
+the validation score (and loss) at evenly spaced points, and stops early when
+the loss diverges.
+
+Every step is the net's own ``train_step``, so the test trains the way
+``net.fit`` does: gradient hooks (``on_grad_computed``: ``GradientNormClipping``),
+optimizer closures, several optimizers, ``AccelerateMixin`` and ``fit_params``
+all act. The net's callbacks see the hooks that shape training and not the
+ones that report on it:
+
+- called: ``on_train_begin`` (once; e.g. ``InputShapeSetter``, ``LoadInitState``),
+  ``on_epoch_begin`` (at each pass over the test's training split; ``Freezer``,
+  ``Unfreezer``, ``Initializer`` and other ``ParamMapper`` callbacks act
+  there), ``on_batch_begin``, ``on_grad_computed`` and ``on_batch_end``;
+- not called: ``on_epoch_end`` and ``on_train_end``, where loggers print,
+  scorers score, checkpoints save and ``EarlyStopping`` decides: the range
+  test is a throwaway run whose copy of the net is discarded, and none of
+  them should record it.
+
+Batches come from the net's ``get_iterator`` (its ``iterator_train__*``
+settings, ``collate_fn``, its ``dataset``). For in-memory arrays with the
+default ``DataLoader`` and ``Dataset`` a faster path gathers the very same
+batches by index (the same shuffled order for the same generator), without
+the per-sample collation of a ``DataLoader`` (``benchmarks/speed.py``).
+
+The test does not go through skorch's ``fit`` loop, which swallows
+``KeyboardInterrupt`` and scores only at epoch ends.
 """
 
 from __future__ import annotations
@@ -21,9 +40,11 @@ import numpy as np
 import torch
 from sklearn.base import is_classifier
 from sklearn.model_selection import train_test_split
+from skorch.dataset import Dataset as SkorchDataset
+from skorch.net import NeuralNet
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from ._detect import Bounds, detect_bounds
+from ._detect import Bounds
 from ._progress import progress_bar
 from ._utils import (
     as_tensor,
@@ -35,10 +56,10 @@ from ._utils import (
     seeded,
     to_device,
 )
+from ._validation import RAMPS, check_net, check_params
 
-__all__ = ["RangeTestResult", "range_test", "RAMPS"]
+__all__ = ["RangeTestResult", "range_test"]
 
-RAMPS = ("exp", "linear")
 #: range-test length in epochs when ``n_iter="auto"``, and its bounds in iterations
 # 16 epochs: the detected bounds vary at most 2x across seeds on every benchmark
 # problem, against up to 3x after 8 (docs/benchmarks.md, "Range-test length")
@@ -52,6 +73,12 @@ MIN_SCORED = 200
 #: scoring runs through the held-out subset in chunks of this many samples (on CPU:
 #: large batches of activations fall out of the cache)
 SCORE_CHUNK = 256
+#: divergence is judged from this iteration on, against the smallest of the median of
+#: the losses before it and the smoothed loss since: a few lucky or unlucky small
+#: batches at the start (a loss of 0, then 16) are no baseline
+WARMUP_ITER = 6
+#: ``iterator_train__*`` settings under which the array path gives the DataLoader's batches
+_ARRAY_PATH_SETTINGS = {"shuffle", "batch_size", "generator", "pin_memory", "num_workers"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,6 +94,8 @@ class RangeTestResult:
         Iteration after which each validation score was measured.
     eval_lrs, scores : ndarray of shape (n_evals,)
         Learning rate and validation score at those points.
+    valid_losses : ndarray of shape (n_evals,)
+        Validation loss (the net's criterion) at those points.
     score_name : str
         ``"accuracy"`` (classifiers) or ``"neg_loss"`` (negative validation
         loss, regressors).
@@ -85,6 +114,16 @@ class RangeTestResult:
         LR at which the test stopped early.
     wall_time : float
         Seconds the test took.
+    baseline_score : float or None
+        Classifiers: the accuracy of always predicting the most frequent class
+        of the scored samples, which a net that learned only the class prior
+        reaches; ``None`` for regressors.
+    timings : dict
+        Seconds by phase: ``"setup"`` (cloning, split, initialisation),
+        ``"train"`` (the training steps), ``"score"`` (the evaluations) and
+        ``"total"`` (= ``wall_time``). Host-side clocks: on CUDA, where
+        kernels run asynchronously, the split between ``"train"`` and
+        ``"score"`` is approximate (``benchmarks/gpu_check.py`` synchronises).
     bounds : Bounds or None
         The detection, set by :class:`~autoclr.AutoCLR` (or
         :meth:`with_bounds`); its ``smoothed`` holds the smoothed curve.
@@ -104,11 +143,22 @@ class RangeTestResult:
     stop_reason: str = "completed"
     diverged_lr: float | None = None
     wall_time: float = 0.0
+    valid_losses: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+    baseline_score: float | None = None
+    timings: dict = field(default_factory=dict, repr=False)
     bounds: Bounds | None = field(default=None)
 
     def with_bounds(self, method: str = "accuracy") -> RangeTestResult:
-        """A copy of this result with ``bounds`` detected by ``method``."""
-        return replace(self, bounds=detect_bounds(self, method=method))
+        """A copy of this result with ``bounds`` read by ``method``.
+
+        The same reading :class:`~autoclr.AutoCLR` makes: the rule, then the
+        documented fallbacks, each note emitted as a :class:`~autoclr.BoundsWarning`.
+        """
+        from ._suggest import read_bounds, warn_notes
+
+        bounds = read_bounds(self, method)
+        warn_notes(bounds)
+        return replace(self, bounds=bounds)
 
     def plot(self, ax=None, **kwargs):
         """Draw the score and loss against the LR; see :func:`autoclr.plot_range_test`."""
@@ -167,19 +217,22 @@ def _split(n, y, valid_size, classifier, seed):
 
 
 class _ArrayBatches:
-    """Shuffled mini-batches gathered from in-memory tensors, no DataLoader.
+    """The batches of a ``DataLoader`` over in-memory tensors, gathered by index.
 
-    Each batch is gathered by index from the full tensors, which are never
-    copied. With ``pin=True`` (training on CUDA) the batch is gathered
-    straight into page-locked memory, so that its copy to the device can run
-    asynchronously (``non_blocking=True``).
+    The loader's own batch sampler draws the indices (so shuffling,
+    ``batch_size`` and ``drop_last`` are the loader's, and a pass consumes its
+    generator exactly as iterating the loader does: one base-seed draw, then
+    the sampler's); each batch is then gathered by index from the full
+    tensors, which are never copied, instead of item by item through the
+    default collation. With ``pin=True`` (training on CUDA) the batch is
+    gathered straight into page-locked memory, so that its copy to the
+    device can run asynchronously (``non_blocking=True``).
     """
 
-    def __init__(self, X, y, idx, batch_size, generator, pin=False):
+    def __init__(self, X, y, idx, loader, pin=False):
         self.X, self.y = X, y
         self.idx = torch.as_tensor(idx)
-        self.batch_size = batch_size
-        self.generator = generator
+        self.loader = loader
         self.pin = pin
 
     def _gather(self, t, sel):
@@ -189,27 +242,13 @@ class _ArrayBatches:
         return torch.index_select(t, 0, sel, out=out)
 
     def __iter__(self):
-        while True:
-            perm = self.idx[torch.randperm(len(self.idx), generator=self.generator)]
-            for start in range(0, len(perm), self.batch_size):
-                sel = perm[start : start + self.batch_size]
-                yield self._gather(self.X, sel), (
-                    None if self.y is None else self._gather(self.y, sel))
-
-
-class _LoaderBatches:
-    """Shuffled mini-batches of a torch ``Dataset`` through a ``DataLoader``."""
-
-    def __init__(self, dataset, idx, batch_size, generator, pin=False):
-        self.loader = DataLoader(
-            Subset(dataset, idx), batch_size=batch_size, shuffle=True,
-            generator=generator, pin_memory=pin,
-        )
-
-    def __iter__(self):
-        while True:
-            for batch in self.loader:
-                yield batch[0], batch[1]
+        """One pass, the batches the loader would give."""
+        # what iter(DataLoader) draws before its first batch
+        torch.empty((), dtype=torch.int64).random_(generator=self.loader.generator)
+        for batch in self.loader.batch_sampler:
+            sel = self.idx[torch.as_tensor(batch)]
+            yield self._gather(self.X, sel), (
+                None if self.y is None else self._gather(self.y, sel))
 
 
 def _n_scored(n_held_out, max_valid_samples, n_iter, batch_size, n_eval):
@@ -218,14 +257,31 @@ def _n_scored(n_held_out, max_valid_samples, n_iter, batch_size, n_eval):
     return int(min(n_held_out, max_valid_samples, max(MIN_SCORED, budget)))
 
 
-def _valid_batches(X, y, idx, batch_size, device, is_dataset):
-    if is_dataset:
-        return DataLoader(Subset(X, idx), batch_size=max(batch_size, SCORE_CHUNK))
-    # only the bounded validation subset is gathered, once, and kept on the device
+def _array_path(net, X, y):
+    """In-memory arrays that the net would batch with its default DataLoader."""
+    arrays = all(isinstance(a, (np.ndarray, torch.Tensor)) for a in (X, y) if a is not None)
+    return (arrays and net.dataset is SkorchDataset and net.iterator_train is DataLoader
+            and net.iterator_valid is DataLoader
+            and type(net).get_iterator is NeuralNet.get_iterator
+            and set(net.get_params_for("iterator_train")) <= _ARRAY_PATH_SETTINGS
+            and set(net.get_params_for("iterator_valid")) <= _ARRAY_PATH_SETTINGS)
+
+
+def _module_device(net):
+    """Where the net's parameters live (``net.device`` is None under accelerate)."""
+    for p in net.module_.parameters():
+        return p.device
+    return torch.device(net.device or "cpu")
+
+
+def _valid_batches(net, X, y, idx, array_path, device):
+    """The scored held-out samples: gathered once on the device, or the net's iterator."""
+    if not array_path:
+        return net.get_iterator(Subset(net.get_dataset(X, y), idx), training=False)
     sel = torch.as_tensor(idx)
-    Xv = to_device(X[sel], device)
-    yv = None if y is None else to_device(y[sel], device)
-    if torch.device(device).type == "cuda":
+    Xv = to_device(as_tensor(X)[sel], device)
+    yv = None if y is None else to_device(as_tensor(y)[sel], device)
+    if device.type == "cuda":
         return [(Xv, yv)]
     return [(Xv[i : i + SCORE_CHUNK], None if yv is None else yv[i : i + SCORE_CHUNK])
             for i in range(0, len(sel), SCORE_CHUNK)]
@@ -246,6 +302,7 @@ def range_test(
     random_state=None,
     device=None,
     verbose=0,
+    fit_params=None,
 ):
     """Run an LR range test on a fresh copy of ``net``.
 
@@ -253,9 +310,9 @@ def range_test(
     ----------
     net : skorch.NeuralNet
         The net to test; it is cloned and never modified.
-    X : array-like, torch.Tensor or torch.utils.data.Dataset
-        Training data (float32 for skorch). A ``Dataset`` must yield
-        ``(X, y)`` pairs; then ``y`` is ``None``.
+    X : array-like, torch.Tensor, dict or torch.utils.data.Dataset
+        Training data, as ``net.fit`` takes it (float32 for skorch). A
+        ``Dataset`` must yield ``(X, y)`` pairs; then ``y`` is ``None``.
     y : array-like or None
         Targets (int64 class indices for classifiers).
     lr_range : tuple of float, default=(1e-6, 1.0)
@@ -266,10 +323,10 @@ def range_test(
         Iterations. ``"auto"``: 16 epochs of the training split, clipped to
         [100, 400].
     n_eval : int, default=40
-        Evenly spaced validation evaluations.
-    valid_size : float or int, default=0.2
-        Held-out fraction (or count) for scoring, shuffled and stratified
-        for classifiers.
+        Evenly spaced validation evaluations (at least 5, at most ``n_iter``).
+    valid_size : float, default=0.2
+        Held-out fraction for scoring, shuffled and stratified for
+        classifiers.
     max_valid_samples : int, default=1000
         At most this many held-out samples are scored at each evaluation.
         Fewer when scoring would outgrow the training: all evaluations
@@ -277,8 +334,9 @@ def range_test(
         trained on (``n_iter * batch_size``), but at least ``MIN_SCORED =
         200`` per evaluation when that many are held out.
     divergence_factor : float, default=5.0
-        Stop when the smoothed loss exceeds this multiple of its best, or is
-        not finite.
+        Stop when the smoothed loss exceeds this multiple of its best (from
+        the 7th iteration on; the best starts at the median of the first six
+        losses), or when a loss is not finite.
     random_state : int, RandomState or None
         Seeds the split, the shuffling and the weight initialisation without
         touching torch's global RNG state.
@@ -288,6 +346,9 @@ def range_test(
     verbose : int, default=0
         ``>= 1`` shows a progress bar on stderr (tqdm when installed, else
         one line per quarter of the test).
+    fit_params : dict or None
+        Passed to every ``train_step`` (and so to the module's ``forward``),
+        as ``net.fit(X, y, **fit_params)`` passes them.
 
     Returns
     -------
@@ -295,78 +356,81 @@ def range_test(
         Without ``bounds``; call :meth:`RangeTestResult.with_bounds`.
     """
     start_time = time.perf_counter()
-    if ramp not in RAMPS:
-        raise ValueError(f"ramp must be one of {RAMPS}, got {ramp!r}.")
+    check_net(net)
+    check_params(dict(lr_range=lr_range, ramp=ramp, n_iter=n_iter, n_eval=n_eval,
+                      valid_size=valid_size, max_valid_samples=max_valid_samples,
+                      divergence_factor=divergence_factor, random_state=random_state,
+                      device=device, verbose=verbose))
+    fit_params = dict(fit_params or {})
     # an int seed is used as is, so that AutoCLR's final fit, seeded with the same
     # int, starts from the very weights this test starts from
     seed = random_state if is_int(random_state) and 0 <= random_state < 2**31 else (
         draw_seed(random_state))
-    is_dataset = isinstance(X, Dataset)
-    n = len(X)
+    n = len(X) if isinstance(X, Dataset) else _length(X)
     classifier = is_classifier(net)
     train_idx, valid_idx = _split(n, y, valid_size, classifier, seed)
     bs = len(train_idx) if net.batch_size in (-1, None) else int(net.batch_size)
     if n_iter == "auto":
         n_iter = auto_n_iter(len(train_idx), bs)
-    elif not is_int(n_iter) or n_iter < 8:
-        raise ValueError(f"n_iter must be 'auto' or an int >= 8, got {n_iter!r}.")
-    n_iter = int(n_iter)
     n_eval = int(min(max(n_eval, 5), n_iter))
     valid_idx = valid_idx[: _n_scored(len(valid_idx), max_valid_samples, n_iter, bs, n_eval)]
     lrs = lr_ramp(lr_range, n_iter, ramp)
     eval_at = np.unique(np.round(np.linspace(0, n_iter, n_eval + 1)[1:]).astype(int) - 1)
 
-    params = {} if device is None else {"device": resolve_device(device)}
+    params = {"iterator_train__generator": torch.Generator().manual_seed(seed)}
+    if device is not None:
+        params["device"] = resolve_device(device, net)
     rt_net = fresh_net(net, **params)
-    dev = rt_net.device
-    pin = torch.device(dev).type == "cuda"
-    move = torch.device(dev).type != "cpu"  # batches are gathered on the CPU
-    generator = torch.Generator().manual_seed(seed)
-    if is_dataset:
-        batches = _LoaderBatches(X, train_idx, bs, generator, pin=pin)
-    else:
-        X_t = as_tensor(X)
-        y_t = None if y is None else as_tensor(y)
-        batches = _ArrayBatches(X_t, y_t, train_idx, bs, generator, pin=pin)
-    valid = _valid_batches(
-        X if is_dataset else X_t, None if is_dataset else y_t, valid_idx, bs, dev,
-        is_dataset)
-
-    with seeded(seed, dev):
+    with seeded(seed, rt_net.device):
         rt_net.initialize()
         # as skorch's fit does: callbacks may size the module from the data
         # (``net.set_params(module__n_features=X.shape[1])``, skorch's FAQ idiom)
         rt_net.notify("on_train_begin", X=X, y=y)
-    module, optimizer = rt_net.module_, rt_net.optimizer_
+    dev = _module_device(rt_net)
+    array_path = not isinstance(X, Dataset) and _array_path(rt_net, X, y)
+    train_pass = rt_net.get_iterator(Subset(rt_net.get_dataset(X, y), train_idx),
+                                     training=True)
+    if array_path:
+        train_pass = _ArrayBatches(as_tensor(X), None if y is None else as_tensor(y),
+                                   train_idx, train_pass, pin=dev.type == "cuda")
+    valid = _valid_batches(rt_net, X, y, valid_idx, array_path, dev)
+    baseline = _majority_share(rt_net, valid, y, valid_idx) if classifier else None
+    epoch_kwargs = {"dataset_train": None, "dataset_valid": None}
+
+    def batches():
+        while True:
+            rt_net.notify("on_epoch_begin", **epoch_kwargs)
+            yield from train_pass
+
     # the loop stays on the device: losses and scores are buffered there and
     # read back once per evaluation, never per iteration
     loss_buf = torch.empty(n_iter, device=dev)
     score_buf = torch.empty(len(eval_at), device=dev)
-    lr_list = lrs.tolist()
-    eval_list = eval_at.tolist()
-    ema, best, beta = 0.0, math.inf, 0.98
+    vloss_buf = torch.empty(len(eval_at), device=dev)
+    lr_list, eval_list = lrs.tolist(), eval_at.tolist()
+    optimizers = [getattr(rt_net, name + "_") for name in rt_net._optimizers]
+    ema, best, beta, head = 0.0, math.inf, 0.98, []
     stop_at, stop_reason, n_checked, k_eval = n_iter, "completed", 0, 0
-    next_eval = eval_list[0]
-    batch_iter = iter(batches)
+    next_eval, score_time = eval_list[0], 0.0
+    batch_iter = batches()
     bar = progress_bar(n_iter, enabled=verbose >= 1)
-    module.train()  # _score switches back to train mode after each evaluation
-    with seeded(seed + 1, dev):
+    loop_start = time.perf_counter()
+    with seeded(seed + 1, rt_net.device):
         for i in range(n_iter):
-            Xi, yi = next(batch_iter)
-            if move:
-                Xi, yi = to_device(Xi, dev), to_device(yi, dev)
-            lr = lr_list[i]
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            optimizer.zero_grad(set_to_none=True)
-            y_pred = rt_net.infer(Xi)
-            loss = rt_net.get_loss(y_pred, yi, X=Xi, training=True)
-            loss.backward()
-            optimizer.step()
-            loss_buf[i] = loss.detach()
+            batch = next(batch_iter)
+            for optimizer in optimizers:
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_list[i]
+            rt_net.notify("on_batch_begin", batch=batch, training=True)
+            step = rt_net.train_step(batch, **fit_params)
+            loss_buf[i] = step["loss"].detach()
+            rt_net.notify("on_batch_end", batch=batch, training=True, **step)
             if i != next_eval:
                 continue
-            score_buf[k_eval] = _score(rt_net, valid, classifier, dev)
+            t_score = time.perf_counter()
+            score_buf[k_eval], vloss_buf[k_eval] = _score(rt_net, valid, classifier, dev,
+                                                          fit_params)
+            score_time += time.perf_counter() - t_score
             k_eval += 1
             next_eval = eval_list[k_eval] if k_eval < len(eval_list) else -1
             # one host sync per evaluation: check the new losses for divergence
@@ -376,8 +440,13 @@ def range_test(
                     break
                 ema = beta * ema + (1 - beta) * value
                 smooth = ema / (1 - beta ** (j + 1))
+                if j < WARMUP_ITER:
+                    head.append(value)
+                    continue
+                if j == WARMUP_ITER:  # the loss at the start: robust to lucky batches
+                    best = float(np.median(head))
                 best = min(best, smooth)
-                if j > 5 and smooth > divergence_factor * best:
+                if smooth > divergence_factor * best:
                     stop_at, stop_reason = j, "diverged"
                     break
             n_checked = i + 1
@@ -385,9 +454,12 @@ def range_test(
             if stop_reason != "completed":
                 break
     bar.close()
-    losses = loss_buf[:stop_at].cpu().numpy().astype(float)
-    scores = score_buf[:k_eval].cpu().numpy().astype(float)
+    # one read-back of everything recorded
+    record = torch.cat([loss_buf[:stop_at], score_buf[:k_eval], vloss_buf[:k_eval]])
+    losses, scores, valid_losses = np.split(record.cpu().numpy().astype(float),
+                                            [stop_at, stop_at + k_eval])
     keep = eval_at[:k_eval] < stop_at
+    end_time = time.perf_counter()
     return RangeTestResult(
         lrs=lrs[:stop_at].copy(),
         losses=losses,
@@ -402,24 +474,51 @@ def range_test(
         n_valid=len(valid_idx),
         stop_reason=stop_reason,
         diverged_lr=None if stop_reason == "completed" else float(lrs[stop_at]),
-        wall_time=time.perf_counter() - start_time,
+        wall_time=end_time - start_time,
+        valid_losses=valid_losses[keep],
+        baseline_score=baseline,
+        timings={"setup": loop_start - start_time,
+                 "train": end_time - loop_start - score_time,
+                 "score": score_time, "total": end_time - start_time},
     )
 
 
+def _length(X):
+    if isinstance(X, dict):
+        return len(next(iter(X.values())))
+    return len(X)
+
+
+def _labels(y_pred):
+    y_pred = y_pred[0] if isinstance(y_pred, (tuple, list)) else y_pred
+    return (y_pred > 0).long().ravel() if y_pred.ndim == 1 else y_pred.argmax(1)
+
+
+def _majority_share(net, valid, y, idx):
+    """Accuracy of always predicting the most frequent class of the scored samples."""
+    if y is not None:  # from the host copy of the labels: no device sync
+        labels = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)[idx]
+    else:
+        labels = np.concatenate([np.asarray(torch.as_tensor(yv).cpu()).ravel()
+                                 for _, yv in valid])
+    counts = np.unique(labels.ravel(), return_counts=True)[1]
+    return float(counts.max() / counts.sum())
+
+
 @torch.no_grad()
-def _score(net, valid, classifier, device):
-    """Accuracy (classifiers) or negative loss on the held-out batches, on device."""
-    net.module_.eval()
-    total = torch.zeros((), device=device)
+def _score(net, valid, classifier, device, fit_params):
+    """Accuracy (classifiers) or negative loss, and the loss, on the held-out batches."""
+    net._set_training(False)
+    correct = torch.zeros((), device=device)
+    loss_sum = torch.zeros((), device=device)
     count = 0
     for Xv, yv in valid:
-        Xv, yv = to_device(Xv, device), to_device(yv, device)
-        y_pred = net.infer(Xv)
+        yv = to_device(torch.as_tensor(yv), device)
+        y_pred = net.infer(Xv, **fit_params)
+        loss_sum += net.get_loss(y_pred, yv, X=Xv, training=False) * len(yv)
         if classifier:
-            labels = (y_pred > 0).long() if y_pred.ndim == 1 else y_pred.argmax(1)
-            total += (labels == yv).sum()
-        else:
-            total += net.get_loss(y_pred, yv, X=Xv, training=False) * len(yv)
+            correct += (_labels(y_pred) == yv.ravel()).sum()
         count += len(yv)
-    net.module_.train()
-    return total / count if classifier else -total / count
+    net._set_training(True)
+    loss = loss_sum / count
+    return (correct / count if classifier else -loss), loss

@@ -7,16 +7,17 @@ its arguments.
 
 from __future__ import annotations
 
+import inspect
 import math
-import warnings
 from dataclasses import dataclass
 
 from skorch.callbacks import LRScheduler
 from torch.optim.lr_scheduler import CyclicLR
 
-from ._utils import is_int, iterations_per_epoch
+from ._utils import is_int, iterations_per_epoch, warn
 
-__all__ = ["CyclePlan", "plan_cycles", "cyclic_lr_callback", "POLICIES"]
+__all__ = ["CyclePlan", "plan_cycles", "cyclic_lr_callback", "momentum_bounds",
+           "user_callbacks", "POLICIES"]
 
 POLICIES = ("triangular", "triangular2", "exp_range")
 #: cycles the paper asks for at least
@@ -113,14 +114,11 @@ def plan_cycles(n_train, batch_size, max_epochs, *, step_size="auto", factor="au
                 f"({ipe} per epoch). Lower step_size or raise max_epochs.")
         n_epochs = math.ceil(n_cycles * 2 * step / ipe)
     if n_cycles < MIN_CYCLES:
-        warnings.warn(
+        warn(
             f"max_epochs={max_epochs} of the net leaves room for {n_cycles} cycle(s) of "
             f"step_size={step} ({factor:g} x {ipe} iterations per epoch); the method "
             f"needs at least {MIN_CYCLES}. Raise the net's max_epochs to at least "
-            f"{math.ceil(MIN_CYCLES * 2 * step / ipe)} or lower the step size.",
-            UserWarning,
-            stacklevel=3,
-        )
+            f"{math.ceil(MIN_CYCLES * 2 * step / ipe)} or lower the step size.")
     return CyclePlan(
         step_size=step,
         iterations_per_epoch=ipe,
@@ -179,3 +177,37 @@ def cyclic_lr_callback(
         base_momentum=base_momentum,
         max_momentum=max_momentum,
     )
+
+
+def momentum_bounds(net):
+    """Momentum bounds for ``cycle_momentum=True``: from 0.85 m to the user's m."""
+    optimizer = net.optimizer
+    kwargs = net.get_params_for("optimizer")
+    params = inspect.signature(optimizer).parameters
+    if "momentum" in params:
+        m = kwargs.get("momentum", params["momentum"].default)
+    elif "betas" in params:
+        m = kwargs.get("betas", params["betas"].default)[0]
+    else:
+        raise ValueError(
+            "cycle_momentum=True needs an optimizer with momentum or betas; "
+            f"{getattr(optimizer, '__name__', optimizer)} has neither.")
+    if not m:
+        raise ValueError(
+            "cycle_momentum=True, but the optimizer's momentum is 0; set "
+            "net__optimizer__momentum (e.g. 0.9) or leave cycle_momentum=False.")
+    return {"base_momentum": 0.85 * m, "max_momentum": m}
+
+
+def user_callbacks(net):
+    """The net's own callbacks, as a new list (the user's list is never extended)."""
+    return list(net.callbacks or [])
+
+
+#: ``gamma="auto"`` makes exp_range's amplitude shrink to this fraction by the end
+EXP_RANGE_FINAL_AMPLITUDE = 0.1
+
+
+def exp_range_gamma(n_iter):
+    """Per-iteration decay that shrinks exp_range's amplitude to 10 % over ``n_iter``."""
+    return EXP_RANGE_FINAL_AMPLITUDE ** (1 / max(n_iter, 1))

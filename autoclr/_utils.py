@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import sys
 import threading
+import warnings
 from contextlib import contextmanager
 
 import numpy as np
@@ -25,11 +28,30 @@ def draw_seed(random_state) -> int:
     return int(check_random_state(random_state).randint(0, 2**31 - 1))
 
 
-def resolve_device(device) -> str:
-    """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; other values pass."""
+def resolve_device(device, net=None):
+    """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; other values pass.
+
+    A net built with skorch's ``AccelerateMixin`` places itself (its
+    ``accelerator`` does, and it requires ``device=None``): ``"auto"`` then
+    gives ``None``, which leaves the net's device as it is.
+    """
     if device == "auto":
+        if getattr(net, "accelerator", None) is not None:
+            return None
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def warn(message, category=UserWarning):
+    """``warnings.warn`` pointing at the first caller outside autoclr (the user's line)."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+            _PACKAGE_DIR + os.sep):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 def _cuda_devices(device):
@@ -69,6 +91,7 @@ def fresh_net(net, **params):
     of the same initial weights.
     """
     new = clone(net)
+    params = {k: v for k, v in params.items() if not (k == "device" and v is None)}
     if params:
         new.set_params(**params)
     return new

@@ -50,8 +50,6 @@ import torch  # noqa: E402
 from skorch import NeuralNetClassifier  # noqa: E402
 from torch import nn  # noqa: E402
 
-import autoclr._estimator as _est_module  # noqa: E402
-import autoclr._range_test as _rt_module  # noqa: E402
 from autoclr import AutoCLR, range_test  # noqa: E402
 from autoclr._utils import resolve_device  # noqa: E402
 from autoclr.models import MLP, SmallCNN  # noqa: E402
@@ -220,48 +218,16 @@ def bare_loop(p: Problem, X, y, n_iter, device="cpu", seed=0):
     return clock.seconds
 
 
-@contextlib.contextmanager
-def timed_phases(device):
-    """Time the range test's phases by wrapping two of its module-level helpers.
-
-    ``spent["score"]``: seconds in validation scoring (``_score``);
-    ``spent["loop"]``: seconds of the training loop, the last ``seeded`` block
-    (the first one initialises the net). Everything else is setup: cloning,
-    the split, initialisation, gathering the validation subset.
-    """
-    original_score, original_seeded = _rt_module._score, _rt_module.seeded
-    spent = {"score": 0.0, "loop": None}
-
-    def score(*args, **kwargs):
-        _sync(device)
-        start = _now()
-        out = original_score(*args, **kwargs)
-        _sync(device)
-        spent["score"] += _now() - start
-        return out
-
-    @contextlib.contextmanager
-    def seeded(*args, **kwargs):
-        with original_seeded(*args, **kwargs):
-            _sync(device)
-            start = _now()
-            yield
-            _sync(device)
-            spent["loop"] = _now() - start
-
-    _rt_module._score, _rt_module.seeded = score, seeded
-    try:
-        yield spent
-    finally:
-        _rt_module._score, _rt_module.seeded = original_score, original_seeded
-
-
 def our_range_test(p: Problem, X, y, device="cpu", seed=0):
-    """``autoclr.range_test`` with default options: (seconds, phases, result)."""
+    """``autoclr.range_test`` with default options: (seconds, phases, result).
+
+    The phases are the ones the range test records itself
+    (``RangeTestResult.timings``: setup, training steps, scoring).
+    """
     net = make_net(p, device=device)
-    with timed_phases(device) as spent, _Clock(device) as clock:
+    with _Clock(device) as clock:
         result = range_test(net, X, y, random_state=seed, device=device)
-    return clock.seconds, spent, result
+    return clock.seconds, result.timings, result
 
 
 def peer_available():
@@ -313,27 +279,16 @@ def autoclr_fit(p: Problem, X, y, device="cpu", seed=0, bounds=None):
     base_lr, max_lr = bounds if bounds is not None else (None, None)
     auto = AutoCLR(make_net(p), base_lr=base_lr, max_lr=max_lr, device=device,
                    random_state=seed)
-    original, spent = _est_module.range_test, [0.0]
-
-    def timed_range_test(*args, **kwargs):
-        with _Clock(device) as rt_clock:
-            out = original(*args, **kwargs)
-        spent[0] += rt_clock.seconds
-        return out
-
-    _est_module.range_test = timed_range_test
-    try:
-        with _Clock(device) as clock, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            auto.fit(X, y)
-    finally:
-        _est_module.range_test = original
+    with _Clock(device) as clock, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        auto.fit(X, y)
+    rt = auto.range_test_
 
     if auto.cycle_plan_.n_epochs != p.max_epochs:
         raise RuntimeError(
             f"AutoCLR trained {auto.cycle_plan_.n_epochs} epochs, the plain fit "
             f"{p.max_epochs}: choose max_epochs as a multiple of 2 * step_size_factor.")
-    return clock.seconds, auto, spent[0]
+    return clock.seconds, auto, 0.0 if rt is None else rt.timings["total"]
 
 
 # ---------------------------------------------------------------------- memory
@@ -453,9 +408,12 @@ def run_problem(p: Problem, device="cpu", repeats=5, seed=0, peer=None, log=prin
                 t["bare"] = bare_loop(p, X, y, n_done, device, seed)
             elif name == "rt":
                 t["rt"], phases, res = our_range_test(p, X, y, device, seed)
-                t["score"] = phases["score"]
-                t["steps"] = phases["loop"] - phases["score"]
-                t["setup"] = t["rt"] - phases["loop"]
+                # the phases come from the test's own (wall) clock: shares are
+                # taken within it, whatever clock times the contenders
+                share = t["rt"] / phases["total"]
+                t["score"] = phases["score"] * share
+                t["steps"] = phases["train"] * share
+                t["setup"] = phases["setup"] * share
                 if len(res.lrs) != n_done:
                     raise RuntimeError("the range test is not deterministic")
             elif name == "peer":

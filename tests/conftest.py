@@ -85,3 +85,21 @@ def classifier_net():
 @pytest.fixture
 def regressor_net():
     return make_regressor_net()
+
+
+@pytest.fixture
+def make_net():
+    """The net factory: ``make_net(**params)`` a classifier, ``make_net("regressor")``.
+
+    Classifiers fit the digits (64 features, 10 classes), regressors
+    ``regression_data`` (8 features); ``module__*`` defaults apply to ``MLP`` only.
+    """
+
+    def factory(kind="classifier", module=MLP, **params):
+        if kind == "classifier":
+            return make_classifier_net(module, **params)
+        if kind == "regressor":
+            return make_regressor_net(module, **params)
+        raise ValueError(f"kind must be 'classifier' or 'regressor', got {kind!r}.")
+
+    return factory

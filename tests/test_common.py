@@ -10,6 +10,7 @@ the file fast on two cores.
 import numpy as np
 import pytest
 import torch
+from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from skorch import NeuralNetClassifier, NeuralNetRegressor
 from skorch.callbacks import Callback
@@ -66,15 +67,23 @@ def _regressor():
                    random_state=0)
 
 
-#: every check that does not apply, with its reason. Empty: all checks pass.
+#: every check that does not apply, with its reason.
 #: (``check_array_api_input`` is skipped by scikit-learn itself unless
 #: SCIPY_ARRAY_API=1 and array-api-compat are installed; AutoCLR does not
 #: claim array-API support, the net converts its input to torch anyway.)
-EXPECTED_FAILED_CHECKS = {}
+EXPECTED_FAILED_CHECKS = {
+    "regressor": {
+        "check_methods_subset_invariance": (
+            "float32 nets: a row's prediction can depend on the other rows of its "
+            "batch in the last bits (BLAS blocking), 2e-7 relative, above the check's "
+            "1e-7; whether it shows depends on the weights. The classifier's labels "
+            "are invariant"),
+    },
+}
 
 
 def expected_failed_checks(estimator):
-    return EXPECTED_FAILED_CHECKS
+    return EXPECTED_FAILED_CHECKS.get(get_tags(estimator).estimator_type, {})
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # BoundsWarning, cycle-count warnings

@@ -3,8 +3,18 @@
 import numpy as np
 import pytest
 
-from autoclr import Bounds, BoundsWarning, accuracy_bounds, detect_bounds, loss_bounds
-from autoclr._range_test import RangeTestResult
+import warnings
+
+from autoclr import (
+    Bounds,
+    BoundsWarning,
+    CurveError,
+    RangeTestResult,
+    accuracy_bounds,
+    detect_bounds,
+    loss_bounds,
+)
+from autoclr._suggest import read_bounds
 
 LRS = np.geomspace(1e-6, 1.0, 60)
 
@@ -59,27 +69,44 @@ def test_bounds_scale_with_the_lrs():
     assert b2.max_lr == pytest.approx(7 * b1.max_lr)
 
 
-def test_flat_curve_warns_and_falls_back_to_the_loss_rule():
+def test_flat_curve_is_a_curve_error_and_the_rule_never_warns():
     rng = np.random.default_rng(0)
     scores = 0.1 + rng.normal(0, 0.01, len(LRS))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the rule is pure: a warning would raise here
+        with pytest.raises(CurveError, match="no onset was found"):
+            accuracy_bounds(LRS, scores)
+
+
+def test_flat_curve_falls_back_to_the_loss_rule_with_a_note():
     it_lrs = np.geomspace(1e-6, 1.0, 300)
-    with pytest.warns(BoundsWarning, match="no onset was found"):
-        b = accuracy_bounds(LRS, scores, it_lrs, loss_curve(it_lrs))
+    rng = np.random.default_rng(0)
+    result = _result(0.1 + rng.normal(0, 0.01, 60), loss_curve(it_lrs))
+    b = read_bounds(result, "accuracy")  # pure: the note is returned, not warned
     assert b.fallback and b.method == "loss"
     assert b.base_lr == pytest.approx(b.max_lr / 4)
     assert 1e-3 < b.max_lr < 1e-1
     assert b.explanation.startswith("Fallback")
+    assert len(b.notes) == 1 and "Falling back to the loss rule" in b.notes[0]
+    with pytest.warns(BoundsWarning, match="no onset was found") as record:
+        assert result.with_bounds("accuracy").bounds.max_lr == b.max_lr
+    assert len(record) == 1  # one warning per note
 
 
-def test_flat_curve_without_losses_is_an_error():
+def test_unreadable_curve_without_a_net_lr_is_an_error():
+    it_lrs = np.geomspace(1e-6, 1.0, 300)
+    result = _result(np.full(60, 0.1), np.full(300, 2.3))
     with pytest.raises(ValueError, match="Cannot read LR bounds"):
-        accuracy_bounds(LRS, np.full(len(LRS), 0.1))
+        read_bounds(result, "accuracy")
+    b = read_bounds(result, "accuracy", net_lr=0.05)
+    assert (b.method, b.max_lr, b.base_lr) == ("net_lr", 0.05, pytest.approx(0.0125))
+    assert it_lrs[0] > 0  # the loss curve is on the same grid
 
 
-def test_still_rising_at_the_end_warns():
+def test_still_rising_at_the_end_is_a_note():
     scores = sigmoid_curve(LRS, onset=1e-2, plateau=1e1)
-    with pytest.warns(BoundsWarning, match="still rising"):
-        b = accuracy_bounds(LRS, scores)
+    b = accuracy_bounds(LRS, scores)
+    assert len(b.notes) == 1 and "still rising" in b.notes[0]
     assert b.max_lr <= LRS[-1]
 
 
@@ -101,7 +128,7 @@ def test_loss_rule_finds_the_steepest_descent():
 
 def test_loss_rule_rejects_a_loss_rising_from_the_start():
     lrs = np.geomspace(1e-1, 10, 50)
-    with pytest.raises(ValueError, match="too high"):
+    with pytest.raises(CurveError, match="too high"):
         loss_bounds(lrs, np.linspace(1, 50, 50))
 
 

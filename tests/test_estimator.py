@@ -11,7 +11,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, check_cv
 from torch import nn
 
-import autoclr._estimator as estimator_module
+import autoclr._suggest as suggest_module
 from autoclr import AutoCLR, Bounds, RangeTestResult, Suggestion
 from autoclr.models import MLP
 
@@ -128,7 +128,7 @@ def test_given_bounds_skip_the_range_test(small_digits, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("the range test must not run")
 
-    monkeypatch.setattr(estimator_module, "range_test", boom)
+    monkeypatch.setattr(suggest_module, "range_test", boom)
     X, y = small_digits
     auto = AutoCLR(make_classifier_net(), base_lr=0.002, max_lr=0.02).fit(X, y)
     assert (auto.base_lr_, auto.max_lr_) == (0.002, 0.02)
@@ -199,13 +199,13 @@ def test_module_instance_both_phases_start_from_the_same_weights(small_digits, m
     module = MLP(n_features=64, n_outputs=10, hidden=16)
     initial = {k: v.clone() for k, v in module.state_dict().items()}
     seen = []
-    real_range_test = estimator_module.range_test
+    real_range_test = suggest_module.range_test
 
     def spy(net, *args, **kwargs):
         seen.append({k: v.clone() for k, v in net.module.state_dict().items()})
         return real_range_test(net, *args, **kwargs)
 
-    monkeypatch.setattr(estimator_module, "range_test", spy)
+    monkeypatch.setattr(suggest_module, "range_test", spy)
     net = make_classifier_net(module=module)
     auto = AutoCLR(net, random_state=0).fit(X, y)
     for k, v in module.state_dict().items():  # the user's weights are untouched
@@ -297,7 +297,7 @@ def test_module_class_both_phases_start_from_the_same_weights(small_digits):
 ])
 def test_net_settings_that_cannot_work_fail_before_training(small_digits, monkeypatch,
                                                             bad, match):
-    monkeypatch.setattr(estimator_module, "range_test", None)  # never reached
+    monkeypatch.setattr(suggest_module, "range_test", None)  # never reached
     X, y = small_digits
     with pytest.raises(ValueError, match=match):
         AutoCLR(make_classifier_net(**bad)).fit(X, y)
@@ -305,7 +305,7 @@ def test_net_settings_that_cannot_work_fail_before_training(small_digits, monkey
 
 def test_base_lr_alone_above_the_tested_range_fails_before_training(small_digits,
                                                                    monkeypatch):
-    monkeypatch.setattr(estimator_module, "range_test", None)  # never reached
+    monkeypatch.setattr(suggest_module, "range_test", None)  # never reached
     X, y = small_digits
     with pytest.raises(ValueError, match=r"base_lr=2\.0 is given without max_lr"):
         AutoCLR(make_classifier_net(), base_lr=2.0).fit(X, y)
@@ -319,3 +319,22 @@ def test_target_shape_does_not_leak_between_fits(regression_data):
                                              torch.from_numpy(y.reshape(-1, 1)))
     # a Dataset's targets are (n, 1): predictions keep the net's (n, 1) shape
     assert auto.fit(dataset, None).predict(X).shape == (len(X), 1)
+
+
+def test_data_smaller_than_two_batches_trains_and_says_so():
+    """Iris with skorch's default batch_size=128: one batch per epoch, not an error."""
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    X = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
+    net = make_classifier_net(module__n_features=4, module__n_outputs=3, batch_size=128,
+                              max_epochs=30)
+    auto = AutoCLR(net, random_state=0).fit(X, y)
+    plan = auto.cycle_plan_
+    assert plan.iterations_per_epoch == 1  # 120 training samples < 128
+    assert plan.n_epochs == 30 and plan.n_iter == 30
+    assert auto.range_test_.n_iter == 100  # the automatic minimum, in full batches
+    assert any("n_samples=150 is small for batch_size=128" in note
+               for note in auto.suggestion_.notes)
+    assert "note: n_samples=150" in repr(auto.suggestion_)
+    assert auto.score(X, y) > 0.8

@@ -313,7 +313,7 @@ def test_module_class_from_main_in_another_program(tmp_path):
 
 def test_module_class_from_main_that_cannot_travel_says_what_to_do(small_digits, monkeypatch):
     """When even the by-value copy fails, the error names the class and the fix."""
-    import autoclr._estimator as estimator_module
+    import autoclr._persistence as persistence_module
 
     class Refusing:
         @staticmethod
@@ -324,7 +324,7 @@ def test_module_class_from_main_that_cannot_travel_says_what_to_do(small_digits,
         pass
 
     MainModule.__module__ = "__main__"
-    monkeypatch.setattr(estimator_module, "_cloudpickle", lambda: Refusing)
+    monkeypatch.setattr(persistence_module, "_cloudpickle", lambda: Refusing)
     auto = AutoCLR(make_classifier_net(module=MainModule, module__n_features=64,
                                        module__n_outputs=10))
     with pytest.raises(pickle.PicklingError, match=r"MainModule defined in the __main__ "

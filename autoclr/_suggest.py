@@ -1,0 +1,238 @@
+"""The suggestion pipeline: range test -> detection -> fallbacks -> plan.
+
+:func:`suggest` is everything :class:`~autoclr.AutoCLR` does before its
+cyclical fit, in one place, top to bottom:
+
+1. the plan (step size and training length) first, since it needs no
+   training and its errors should come before any;
+2. the range test (:func:`~autoclr.range_test`), retried once from a lower
+   LR when its loss diverges before it can be read;
+3. the reading of the bounds (:func:`read_bounds`): the chosen detector, then
+   the loss rule, then the net's own ``lr`` as a last resort;
+4. bounds the user gave are kept and the missing one is reconciled with them.
+
+The detectors (:mod:`autoclr._detect`) are pure and return their notes; this
+module alone decides what follows a curve they cannot read, and it alone
+warns, once per note, through :func:`warnings.warn` (no global warning state
+is changed, so fits in threads do not disturb one another).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ._detect import SHORTCUT_RATIO, Bounds, BoundsWarning, CurveError, detect_bounds
+from ._range_test import RangeTestResult, range_test
+from ._schedule import CyclePlan, plan_cycles
+from ._utils import warn
+
+__all__ = ["Suggestion", "suggest", "read_bounds", "warn_notes", "n_train_samples"]
+
+#: a range test that diverges within this fraction of its iterations started too high
+EARLY_DIVERGENCE_FRACTION = 0.25
+#: the automatic retry after an early divergence starts this factor lower
+RETRY_LOWER_BY = 1e3
+
+
+@dataclass(frozen=True, eq=False)
+class Suggestion:
+    """The bounds and step size AutoCLR would use; its repr is the printed block.
+
+    Attributes
+    ----------
+    base_lr, max_lr : float
+    step_size : int
+    plan : CyclePlan
+        Step size, iterations per epoch, factor, cycles and epochs.
+    policy : str
+    bounds : Bounds or None
+        The detection (``None`` when both bounds were given).
+    range_test : RangeTestResult or None
+    notes : tuple of str
+        How the plan or the test was adapted to the data (small data sets).
+    """
+
+    base_lr: float
+    max_lr: float
+    step_size: int
+    plan: CyclePlan
+    policy: str
+    bounds: Bounds | None
+    range_test: RangeTestResult | None
+    notes: tuple = ()
+
+    def __repr__(self) -> str:
+        p = self.plan
+        lines = [
+            "AutoCLR suggestion",
+            f"  base_lr={self.base_lr:.2e}  max_lr={self.max_lr:.2e}  "
+            f"step_size={p.step_size} ({p.factor:g} x {p.iterations_per_epoch} "
+            f"iterations/epoch)  policy={self.policy}",
+            f"  training: {p.n_cycles} cycle(s), {p.n_epochs} epochs, {p.n_iter} iterations",
+        ]
+        if self.bounds is not None:
+            lines.append(f"  why: {self.bounds.explanation}")
+        else:
+            lines.append("  why: base_lr and max_lr were given; no range test was run.")
+        rt = self.range_test
+        if rt is not None:
+            lines.append(
+                f"  range test: {len(rt.lrs)} iterations, {rt.ramp} ramp "
+                f"{rt.lr_range[0]:.0e} -> {rt.lr_range[1]:.0e}, stop: {rt.stop_reason}"
+                f", {rt.wall_time:.2f}s")
+        lines += [f"  note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+    __str__ = __repr__
+
+
+def n_train_samples(net, X, y):
+    """Samples the final fit trains on, after the net's own ``train_split``."""
+    # building the dataset and splitting it read the net, never change it
+    if net.train_split is None:
+        return len(X)
+    train, _ = net.train_split(net.get_dataset(X, y), y)
+    return len(train)
+
+
+def warn_notes(bounds: Bounds) -> None:
+    """Emit each of the reading's notes as one :class:`~autoclr.BoundsWarning`."""
+    for note in bounds.notes:
+        warn(note, BoundsWarning)
+
+
+def read_bounds(result, method="accuracy", net_lr=None) -> Bounds:
+    """Read the bounds off a range test: the rule, then the fallbacks.
+
+    1. ``method``'s detector (:func:`~autoclr.detect_bounds`);
+    2. if it cannot read the curve: the loss rule (steepest descent of the
+       training loss, ``base_lr = max_lr / 4``), with ``fallback=True``;
+    3. if that fails too and ``net_lr`` is given: ``max_lr = net_lr`` and
+       ``base_lr = net_lr / 4`` (``method="net_lr"``); else a ``ValueError``.
+
+    Pure: what the user should hear is in the returned ``Bounds.notes``.
+    """
+    try:
+        return detect_bounds(result, method)
+    except CurveError as exc:
+        reason = str(exc)
+    if method != "loss":
+        try:
+            b = detect_bounds(result, "loss")
+        except CurveError as exc:
+            reason = f"{reason}; the loss-based fallback failed too: {exc}"
+        else:
+            note = (f"{reason[0].upper()}{reason[1:]}. Falling back to the loss rule: "
+                    f"max_lr={b.max_lr:.3g} (steepest descent of the training loss), "
+                    f"base_lr=max_lr/{SHORTCUT_RATIO:g}. Check the range-test plot.")
+            return replace(b, explanation=f"Fallback ({reason}). {b.explanation}",
+                           fallback=True, notes=(*b.notes, note))
+    if net_lr is None:
+        raise ValueError(f"Cannot read LR bounds from the range test: {reason}.")
+    return Bounds(
+        base_lr=net_lr / SHORTCUT_RATIO, max_lr=net_lr, method="net_lr",
+        explanation=(f"Fallback (cannot read LR bounds from the range test: {reason}): "
+                     f"max_lr is the net's lr={net_lr:.3g}, base_lr = max_lr / "
+                     f"{SHORTCUT_RATIO:g}."),
+        fallback=True,
+        notes=(f"Cannot read LR bounds from the range test: {reason}. Using the net's "
+               f"lr={net_lr:.3g} as max_lr and lr / {SHORTCUT_RATIO:g} as base_lr. The "
+               "problem may not be learnable as posed (random labels?); check the "
+               "range-test plot.",),
+    )
+
+
+def _readable(result, method):
+    try:
+        return read_bounds(result, method)
+    except ValueError:
+        return None
+
+
+def _diverged_early(result, bounds):
+    """The range test stopped on a diverging loss too early to be read."""
+    if result.stop_reason == "completed":
+        return False
+    return bounds is None or len(result.lrs) < EARLY_DIVERGENCE_FRACTION * result.n_iter
+
+
+def _test_and_read(net, X, y, *, lr_range, detection, **test_params):
+    """The range test and its reading, with one lower retry after an early divergence."""
+    rt = range_test(net, X, y, lr_range=lr_range, **test_params)
+    if rt.stop_reason == "nan" and len(rt.lrs) == 0:
+        # the first loss is computed before any update: no LR can be blamed
+        raise ValueError(
+            "The training loss is not finite at the first iteration of the range test, "
+            "before any update, so no learning rate can help. Check the criterion "
+            "(NLLLoss expects log-probabilities; a module returning logits needs "
+            "criterion=nn.CrossEntropyLoss), the module's output and the data (NaN or "
+            "inf in X or y).")
+    bounds = _readable(rt, detection)
+    if _diverged_early(rt, bounds):
+        lo = lr_range[0]
+        retry = (lo / RETRY_LOWER_BY, max(rt.diverged_lr or lo, lo))
+        warn(f"The range test's loss diverged (stop: {rt.stop_reason}) after "
+             f"{len(rt.lrs)} of {rt.n_iter} iterations, at lr={rt.diverged_lr:.3g}: "
+             f"lr_range={lr_range} starts too high. Retrying once with "
+             f"lr_range=({retry[0]:.3g}, {retry[1]:.3g}).", BoundsWarning)
+        rt = range_test(net, X, y, lr_range=retry, **test_params)
+        bounds = _readable(rt, detection)
+        if _diverged_early(rt, bounds):
+            raise ValueError(
+                f"The range test's loss diverges from the first iterations (stop: "
+                f"{rt.stop_reason} after {len(rt.lrs)} of {rt.n_iter} iterations, at "
+                f"lr={rt.diverged_lr:.3g}), even after a retry from lr={retry[0]:.3g}. "
+                "Start lr_range lower, or check the net and the data (unscaled inputs "
+                "or targets, a wrong criterion).")
+    if bounds is None:
+        # neither the score nor the loss can be read: the net's own lr, said loudly
+        bounds = read_bounds(rt, detection, net_lr=float(net.lr))
+    warn_notes(bounds)
+    return replace(rt, bounds=bounds)
+
+
+def _size_notes(n, n_train, batch_size, plan):
+    if batch_size in (-1, None) or n_train >= 2 * batch_size:
+        return ()
+    return (f"n_samples={n} is small for batch_size={batch_size}: the net trains on "
+            f"{n_train} samples, {plan.iterations_per_epoch} batch(es) per epoch; the "
+            "range test and the cycles are counted in those batches.",)
+
+
+def suggest(net, X, y, *, policy, base_lr, max_lr, step_size, step_size_factor, lr_range,
+            ramp, range_test_iter, valid_size, detection, device, seed, verbose,
+            fit_params=None) -> Suggestion:
+    """Range test, detection, fallbacks and plan: the bounds and step size to use.
+
+    The parameters are :class:`~autoclr.AutoCLR`'s, already checked; ``X``
+    and ``y`` are validated and ``y`` encoded; ``seed`` is an int.
+    """
+    # the plan needs no training: computed first, so its errors come first
+    n_train = n_train_samples(net, X, y)
+    plan = plan_cycles(n_train, net.batch_size, net.max_epochs, step_size=step_size,
+                       factor=step_size_factor)
+    notes = _size_notes(len(X), n_train, net.batch_size, plan)
+    rt = bounds = None
+    if base_lr is None or max_lr is None:
+        rt = _test_and_read(
+            net, X, y, lr_range=tuple(float(v) for v in lr_range), detection=detection,
+            ramp=ramp, n_iter=range_test_iter, valid_size=valid_size, random_state=seed,
+            device=device, verbose=verbose, fit_params=fit_params)
+        bounds = rt.bounds
+        if base_lr is None and max_lr is None:
+            base_lr, max_lr = bounds.base_lr, bounds.max_lr
+        elif base_lr is None:
+            base_lr = bounds.base_lr
+            if base_lr >= max_lr:
+                warn(f"The detected base_lr={base_lr:.3g} is not below the given "
+                     f"max_lr={max_lr:.3g}; using max_lr / {SHORTCUT_RATIO:g}.")
+                base_lr = max_lr / SHORTCUT_RATIO
+        else:
+            max_lr = bounds.max_lr
+            if max_lr <= base_lr:
+                raise ValueError(
+                    f"The range test found max_lr={max_lr:.3g}, not above the given "
+                    f"base_lr={base_lr:.3g}. Lower base_lr or give max_lr too.")
+    return Suggestion(base_lr=float(base_lr), max_lr=float(max_lr),
+                      step_size=plan.step_size, plan=plan, policy=policy, bounds=bounds,
+                      range_test=rt, notes=notes)

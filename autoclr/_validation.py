@@ -1,0 +1,327 @@
+"""Checks of parameters and input, shared by :class:`~autoclr.AutoCLR` and
+:func:`~autoclr.range_test`.
+
+One table, :data:`PARAMS`, says what each parameter accepts; both public
+entry points check their arguments against it before any training, so a
+parameter is described (and its error worded) in one place. Messages name
+the parameter, the value received and what is allowed, with a "did you
+mean" hint for a mistyped option. Input arrays are validated with
+scikit-learn's ``validate_data``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import numbers
+import warnings
+
+import numpy as np
+import torch
+from sklearn.base import is_classifier
+from sklearn.exceptions import DataConversionWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import validate_data
+from skorch.callbacks import LRScheduler
+from skorch.net import NeuralNet
+from torch.utils.data import Dataset
+
+from ._detect import DETECTORS
+from ._schedule import FACTOR_RANGE, POLICIES, user_callbacks
+from ._utils import is_int, resolve_device
+
+__all__ = ["PARAMS", "RAMPS", "check_params", "check_net", "check_param_names",
+           "net_param_hint", "validate_input", "encode_target", "check_data_size"]
+
+#: how the LR rises during the range test
+RAMPS = ("exp", "linear")
+#: fewest samples AutoCLR trains on: the range test holds out a fifth to score
+MIN_SAMPLES = 10
+
+
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+class _Options:
+    def __init__(self, options):
+        self.options = tuple(options)
+
+    def check(self, name, value):
+        if isinstance(value, str) and value in self.options:
+            return
+        msg = f"{name} must be one of {self.options}, got {value!r}."
+        if isinstance(value, str):
+            close = difflib.get_close_matches(value, self.options, n=1)
+            if close:
+                msg += f" Did you mean {close[0]!r}?"
+        raise ValueError(msg)
+
+
+class _Number:
+    """An int (``integer=True``, bools refused) or a real in an interval."""
+
+    def __init__(self, low=None, high=None, *, integer=False, closed="both",
+                 auto=False, none=False):
+        self.low, self.high, self.integer = low, high, integer
+        self.closed, self.auto, self.none = closed, auto, none
+
+    def _ok(self, value):
+        if not (is_int(value) if self.integer else _is_real(value)):
+            return False
+        if not math.isfinite(value):
+            return False
+        lo_ok = self.low is None or (
+            value >= self.low if self.closed in ("both", "left") else value > self.low)
+        hi_ok = self.high is None or (
+            value <= self.high if self.closed in ("both", "right") else value < self.high)
+        return lo_ok and hi_ok
+
+    def describe(self):
+        left_closed = self.closed in ("both", "left")
+        if self.low is not None and self.high is not None:
+            left = "[" if left_closed else "("
+            right = "]" if self.closed in ("both", "right") else ")"
+            text = f"{'an int ' if self.integer else ''}in {left}{self.low:g}, {self.high:g}{right}"
+        elif self.low == (1 if self.integer else 0) and left_closed == self.integer:
+            text = "a positive int" if self.integer else "a positive float"
+        elif self.low is not None:
+            text = f"{'an int' if self.integer else 'a float'} {'>=' if left_closed else '>'} "
+            text += f"{self.low:g}"
+        else:
+            text = "an int" if self.integer else "a float"
+        if self.auto:
+            text = f"'auto' or {text}"
+        if self.none:
+            text = f"{text} or None"
+        return text
+
+    def check(self, name, value):
+        if (self.auto and value == "auto" and isinstance(value, str)) or (
+                self.none and value is None) or self._ok(value):
+            return
+        raise ValueError(f"{name} must be {self.describe()}, got {value!r}.")
+
+
+class _Bool:
+    def check(self, name, value):
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"{name} must be True or False, got {value!r}.")
+
+
+class _LRRange:
+    def check(self, name, value):
+        try:
+            lo, hi = value
+            ok = _is_real(lo) and _is_real(hi) and 0 < lo < hi and math.isfinite(hi)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(
+                f"{name} must be a pair (low, high) with 0 < low < high, got {value!r}.")
+
+
+class _RandomState:
+    def check(self, name, value):
+        if isinstance(value, bool):
+            ok = False
+        else:
+            try:
+                check_random_state(value)
+                ok = True
+            except ValueError:
+                ok = False
+        if not ok:
+            raise ValueError(
+                f"{name} must be None, an int or a numpy RandomState, got {value!r}.")
+
+
+class _Device:
+    def check(self, name, value):
+        if value is None:
+            return
+        device = resolve_device(value)
+        try:
+            kind = torch.device(device).type
+        except (RuntimeError, TypeError):
+            raise ValueError(
+                f"{name} must be 'auto', 'cpu', 'cuda', 'cuda:N' or another torch "
+                f"device, got {value!r}.") from None
+        if kind == "cuda" and not torch.cuda.is_available():
+            raise ValueError(
+                f"{name}={value!r} was asked for but CUDA is not available; use "
+                "device='auto' or 'cpu'.")
+
+
+_RATE = _Number(0, None, closed="right", none=True)
+_ITER = _Number(8, None, integer=True, auto=True)
+
+#: what each parameter of AutoCLR and range_test accepts (``n_iter`` is
+#: ``range_test``'s name for ``range_test_iter``)
+PARAMS = {
+    "policy": _Options(POLICIES),
+    "base_lr": _RATE,
+    "max_lr": _RATE,
+    "step_size": _Number(1, None, integer=True, auto=True),
+    "step_size_factor": _Number(*FACTOR_RANGE, integer=True, auto=True),
+    "gamma": _Number(0, 1, closed="right", auto=True),
+    "cycle_momentum": _Bool(),
+    "lr_range": _LRRange(),
+    "ramp": _Options(RAMPS),
+    "range_test_iter": _ITER,
+    "n_iter": _ITER,
+    "n_eval": _Number(1, None, integer=True),
+    "valid_size": _Number(0, 1, closed="neither"),
+    "max_valid_samples": _Number(1, None, integer=True),
+    "divergence_factor": _Number(1, None, closed="neither"),
+    "detection": _Options(tuple(DETECTORS)),
+    "device": _Device(),
+    "random_state": _RandomState(),
+    "verbose": _Number(0, None, integer=True),
+}
+
+
+def check_params(params: dict) -> None:
+    """Check every parameter of ``params`` that :data:`PARAMS` knows."""
+    for name, value in params.items():
+        if name in PARAMS:
+            PARAMS[name].check(name, value)
+
+
+def check_net(net) -> None:
+    """The net is a skorch net whose callbacks leave the LR schedule to AutoCLR."""
+    if not isinstance(net, NeuralNet):
+        got = (f"the class {net.__name__}" if isinstance(net, type)
+               else type(net).__name__)
+        raise TypeError(
+            "net must be a skorch net instance such as "
+            f"NeuralNetClassifier(MyModule, ...), got {got}.")
+    if isinstance(net.callbacks, str):
+        raise ValueError(
+            f"net.callbacks={net.callbacks!r} turns off every callback, including the "
+            "LR scheduler AutoCLR adds; pass callbacks=[] (or a list) to the net instead.")
+    for cb in user_callbacks(net):
+        name, cb = cb if isinstance(cb, tuple) else (type(cb).__name__, cb)
+        if isinstance(cb, LRScheduler) or (
+                isinstance(cb, type) and issubclass(cb, LRScheduler)):
+            raise ValueError(
+                f"net.callbacks holds an LR scheduler ({name!r}); AutoCLR sets the "
+                "learning-rate schedule itself. Remove it from the net's callbacks.")
+
+
+def check_param_names(estimator, params) -> None:
+    """``set_params`` names of AutoCLR's own: a mistyped one gets the closest one."""
+    own = estimator.get_params(deep=False)
+    for key in params:
+        top, sep, _ = key.partition("__")
+        if top in own and (not sep or top == "net"):
+            continue
+        if sep and top in own:
+            msg = f"Invalid parameter {key!r} for AutoCLR: {top!r} has no sub-parameters."
+        else:
+            msg = f"Invalid parameter {top!r} for AutoCLR."
+        candidates = ([k for k in estimator.get_params(deep=True) if "__" in k] if sep
+                      else list(own))
+        close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
+        if close:
+            msg += f" Did you mean {close[0]!r}?"
+        raise ValueError(f"{msg} Valid parameters are: {sorted(own)}.")
+
+
+def net_param_hint(estimator, params):
+    """For a ``net__*`` name the net rejected: "did you mean" its closest name."""
+    if not hasattr(estimator.net, "get_params"):
+        return None
+    names = [f"net__{k}" for k in estimator.net.get_params(deep=True)]
+    for key in sorted(k for k in params if k.startswith("net__")):
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+            if close:
+                return (f"Invalid parameter {key!r} for AutoCLR's net. Did you mean "
+                        f"{close[0]!r}?")
+    return None
+
+
+# ---------------------------------------------------------------------- input
+def n_samples(a):
+    """Length of an array, tensor or dataset; ``None`` when it has none."""
+    if a is None:
+        return None
+    shape = getattr(a, "shape", None)
+    if shape is not None:
+        return int(shape[0]) if len(shape) else None
+    try:
+        return len(a)
+    except TypeError:
+        return None
+
+
+def validate_input(estimator, X, y=None, *, reset):
+    """Arrays the scikit-learn way (float32, any dimension); datasets pass as they are.
+
+    With ``reset=True`` (``fit``) ``n_features_in_`` is set and ``y`` is
+    required unless ``X`` is a torch ``Dataset`` yielding ``(X, y)``.
+    """
+    if isinstance(X, Dataset) or isinstance(X, torch.Tensor) and not reset:
+        return X, y
+    if reset and y is None:
+        raise ValueError(
+            "AutoCLR requires y to be passed, but the target y is None: pass y, or a "
+            "torch Dataset yielding (X, y) pairs as X.")
+    if isinstance(X, torch.Tensor):
+        X = X.detach().cpu().numpy()
+    if isinstance(y, torch.Tensor):
+        y = y.detach().cpu().numpy()
+    if not reset:
+        return validate_data(estimator, X, reset=False, dtype=np.float32,
+                             allow_nd=True), None
+    n_x, n_y = n_samples(X), n_samples(y)
+    if n_x is not None and n_y is not None and n_x != n_y:
+        raise ValueError(
+            f"X and y have different lengths: X has {n_x} samples, y has {n_y}. Pass "
+            "one target per sample.")
+    return validate_data(
+        estimator, X, y, reset=True, dtype=np.float32, allow_nd=True,
+        y_numeric=not is_classifier(estimator.net), multi_output=True)
+
+
+def encode_target(estimator, y):
+    """Class indices (setting ``classes_``) or a float32 target column."""
+    if y is None:
+        return None
+    if is_classifier(estimator.net):
+        check_classification_targets(y)
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected; it is used "
+                "as y.ravel().", DataConversionWarning, stacklevel=4)
+            y = y.ravel()
+        if y.ndim != 1:
+            raise ValueError(
+                f"y must be 1-d class labels for a classifier, got shape {y.shape}.")
+        estimator.classes_, y_enc = np.unique(y, return_inverse=True)
+        if len(estimator.classes_) < 2:
+            raise ValueError(
+                f"y has only one class ({estimator.classes_[0].tolist()!r}); a "
+                "classifier needs at least two.")
+        return y_enc.astype(np.int64)
+    y = np.asarray(y, dtype=np.float32)
+    return y.reshape(-1, 1) if y.ndim == 1 else y
+
+
+def check_data_size(n, valid_size, needs_range_test):
+    """Enough samples for the range test's split (and any training at all)."""
+    if n < MIN_SAMPLES:
+        raise ValueError(
+            f"n_samples={n} is too small: AutoCLR needs at least {MIN_SAMPLES} samples "
+            "(the range test holds out a fraction of them to score each learning rate, "
+            "and the net's train_split another).")
+    if needs_range_test:
+        n_valid = int(round(valid_size * n))
+        if not 1 <= n_valid < n:
+            raise ValueError(
+                f"valid_size={valid_size!r} leaves {n_valid} of n_samples={n} samples to "
+                "score the range test; it needs at least one held-out and one training "
+                "sample. Raise valid_size or pass more samples.")
