@@ -396,7 +396,8 @@ def run_suggest(args):
         if is_classifier(net) != (task == "classification"):
             raise CLIError(f"--net {args.net} returned a {type(net).__name__} for a {task} "
                            "target (--task chooses the task)")
-        name = f"{args.net} -> {type(net).__name__}({getattr(net.module, '__name__', '')})"
+        module = getattr(net.module, "__name__", type(net.module).__name__)
+        name = f"{args.net} -> {type(net).__name__}({module})"
     else:
         sizes = {"max_epochs": 30, "batch_size": min(64, max(1, int(0.8 * len(X)) // 8)),
                  **sizes}
