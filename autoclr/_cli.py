@@ -217,6 +217,7 @@ def demo_data(name, seed):
 
 def run_demo(args):
     """``autoclr demo``: see the subcommand's ``--help``."""
+    start = time.perf_counter()
     if not args.no_plot:
         _check_png(args.output)
     X_train, X_test, y_train, y_test, label = demo_data(args.dataset, args.seed)
@@ -228,7 +229,7 @@ def run_demo(args):
 
     auto = AutoCLR(net(args.epochs), policy=args.policy, random_state=args.seed,
                    device=args.device, verbose=int(not args.quiet))
-    device, start, threads = _checked(auto), time.perf_counter(), torch.get_num_threads()
+    device, threads = _checked(auto), torch.get_num_threads()
     print(f"autoclr demo on {label}: {len(X_train)} training and {len(X_test)} test "
           "samples; MLP with two hidden layers of 64, SGD with momentum 0.9, batch size 64, "
           f"{args.epochs} epochs at most, device {device}.\n1. LR range test: the LR rises "
