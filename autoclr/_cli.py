@@ -35,6 +35,7 @@ from ._estimator import AutoCLR
 from ._plotting import BOUNDS, plot_lr_schedule, plot_range_test
 from ._schedule import POLICIES
 from ._utils import draw_seed, resolve_device, seeded
+from ._validation import check_net, check_params
 from .models import MLP
 
 __all__ = ["main", "build_parser", "load_table", "EpochTestScore"]
@@ -154,10 +155,11 @@ def _warning_line(message, category, *args, **kwargs):
 def _checked(auto):
     """The device ``auto`` will use, after AutoCLR's own checks of its options."""
     try:
-        torch.device(resolve_device(auto.device))  # an unknown device: RuntimeError
-        return auto._check_params()
-    except (RuntimeError, ValueError) as exc:
+        check_net(auto.net)
+        check_params(auto.get_params(deep=False))
+    except (TypeError, ValueError) as exc:
         raise CLIError(str(exc)) from None
+    return resolve_device(auto.device, auto.net)
 
 
 def _check_png(path):
