@@ -15,7 +15,7 @@ hear about a curve it did read is in ``Bounds.notes``. What happens next
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
@@ -26,6 +26,9 @@ __all__ = ["Bounds", "BoundsWarning", "CurveError", "detect_bounds", "DETECTORS"
 ONSET_FRACTION = 0.10
 #: fraction of the total rise of the smoothed score that marks the plateau
 PLATEAU_FRACTION = 0.90
+#: where max_lr sits on the top of the curve, from where the rise slows (0) to where
+#: the score falls back (1), on the log scale
+TOP_POSITION = 0.5
 #: base_lr is never further than this factor below max_lr
 MAX_RATIO = 20.0
 #: base_lr is at least this factor below max_lr
@@ -34,6 +37,10 @@ MIN_RATIO = 2.0
 STILL_RISING_FRACTION = 0.2
 #: ratio max_lr / base_lr of the paper's shortcut, used by the loss rule and fallbacks
 SHORTCUT_RATIO = 4.0
+#: a rise counts when it exceeds this many times the noise of the curve
+NOISE_MULTIPLE = 4.0
+#: the noise is estimated on at least this many points of the curve
+MIN_NOISE_POINTS = 10
 
 
 class BoundsWarning(UserWarning):
@@ -212,6 +219,7 @@ def accuracy_bounds(
     min_rise: float | None = None,
     score_noise: float = 0.0,
     score_name: str = "score",
+    baseline: float | None = None,
 ):
     """Onset and top of the smoothed validation score (the paper's rule).
 
@@ -259,6 +267,13 @@ def accuracy_bounds(
         a flat curve (random labels) do not count as a rise.
     score_name : str, default="score"
         Name of the score for the explanation.
+    baseline : float, default=None
+        The score a model reaches by learning nothing but the class prior
+        (the accuracy of always predicting the most frequent class). A rise
+        up to it is the net learning the prior, not the features: the rise
+        is measured from ``max(start, baseline)``, so on imbalanced data
+        the onset and the plateau are those of the rise above the prior. A
+        curve that never rises clearly above it raises :class:`CurveError`.
 
     Returns
     -------
@@ -276,17 +291,24 @@ def accuracy_bounds(
     # "worse than at the start": floor it there so it cannot drag the smooth
     floored = np.maximum(scores, min(float(np.min(scores[:head])), s0))
     smoothed = _smooth(floored, sigma)
-    # robust noise level: median absolute deviation of the residuals
-    residuals = floored - smoothed
-    noise = float(1.4826 * np.median(np.abs(residuals - np.median(residuals))))
+    # robust noise level: median absolute deviation of the residuals up to the
+    # peak (past it a diverging run is ragged: that is the signal, not noise)
     k_peak = int(np.argmax(smoothed))
+    residuals = (floored - smoothed)[: max(k_peak + 1, MIN_NOISE_POINTS)]
+    noise = float(1.4826 * np.median(np.abs(residuals - np.median(residuals))))
     top = float(smoothed[k_peak])
+    # a rise up to the prior's score is the net learning the prior: not counted
+    prior = baseline is not None and baseline > s0
+    if prior:
+        s0 = float(baseline)
     rise = top - s0
     noise = max(noise, float(score_noise))
-    threshold = 4 * noise if min_rise is None else min_rise
+    threshold = NOISE_MULTIPLE * noise if min_rise is None else min_rise
     if rise <= threshold or k_peak == 0:
+        above = (f"above the majority-class {score_name} {s0:.3g}" if prior
+                 else "above its noise")
         raise CurveError(
-            f"the smoothed {score_name} did not rise clearly above its noise "
+            f"the smoothed {score_name} did not rise clearly {above} "
             f"(rise {rise:.3g}, noise {noise:.3g}): no onset was found")
     # the onset of the rise that leads to the peak: a noise blip crossing the
     # level earlier, in the flat part, is not the start of the rise
@@ -309,7 +331,7 @@ def accuracy_bounds(
     if falls:
         x_fall = k_peak + _crossing(level - smoothed[k_peak:], 0.0)
         fall_lr = _log_position(lrs, x_fall)
-        max_lr = float(np.sqrt(plateau_lr * fall_lr))
+        max_lr = float(plateau_lr * (fall_lr / plateau_lr) ** TOP_POSITION)
     else:
         max_lr = plateau_lr
     base_lr = onset_lr
@@ -330,7 +352,8 @@ def accuracy_bounds(
                      f"base_lr = max_lr / {MIN_RATIO:g}")
     explanation = (
         f"base_lr: the smoothed {score_name} starts to rise at lr={onset_lr:.3g} "
-        f"({onset_fraction:.0%} of its rise {s0:.3g} -> {top:.3g}); "
+        f"({onset_fraction:.0%} of its rise {s0:.3g} -> {top:.3g}"
+        + (", measured from the majority-class score" if prior else "") + "); "
         + (f"max_lr: the middle (log scale) of the top of the curve, from where its "
            f"rise slows at lr={plateau_lr:.3g} ({plateau_fraction:.0%} of the rise) to "
            f"where it falls back below that level at lr={fall_lr:.3g} "
@@ -374,17 +397,44 @@ def _inside_range(lrs, base_lr, max_lr):
 def _accuracy_rule(result):
     score_noise = 0.0
     n_valid = getattr(result, "n_valid", 0)
+    baseline = getattr(result, "baseline_score", None)
     if result.score_name == "accuracy" and n_valid and len(result.scores):
         # binomial sampling error of an accuracy at the curve's starting level
-        p = float(np.clip(np.median(result.scores[: max(2, len(result.scores) // 10)]),
-                          1 / n_valid, 1 - 1 / n_valid))
+        start = float(np.median(result.scores[: max(2, len(result.scores) // 10)]))
+        p = float(np.clip(max(start, baseline or 0.0), 1 / n_valid, 1 - 1 / n_valid))
         score_noise = float(np.sqrt(p * (1 - p) / n_valid))
-    return accuracy_bounds(
+    b = accuracy_bounds(
         result.eval_lrs,
         result.scores,
         score_noise=score_noise,
         score_name=result.score_name,
+        baseline=baseline if result.score_name == "accuracy" else None,
     )
+    if result.score_name != "accuracy":
+        return b
+    # the validation loss of the same test is a second, less noisy reading: where
+    # both can be read, the bounds are their geometric means (docs/detection.md)
+    try:
+        v = _valid_loss_rule(result)
+    except CurveError:
+        return b
+    base_lr, max_lr = float(np.sqrt(b.base_lr * v.base_lr)), float(np.sqrt(b.max_lr * v.max_lr))
+    return replace(b, base_lr=base_lr, max_lr=max_lr, explanation=(
+        f"{b.explanation[:-1]}. Read with the validation loss of the same test "
+        f"(base_lr={v.base_lr:.3g}, max_lr={v.max_lr:.3g}): the bounds are the "
+        f"geometric means of the two readings, {base_lr:.3g} and {max_lr:.3g}."))
+
+
+def _valid_loss_rule(result):
+    valid_losses = getattr(result, "valid_losses", None)
+    if valid_losses is None or len(valid_losses) != len(result.eval_lrs):
+        raise CurveError("no validation losses were recorded")
+    prior_loss = getattr(result, "baseline_loss", None)
+    return replace(
+        accuracy_bounds(result.eval_lrs, -np.asarray(valid_losses, dtype=float),
+                        score_name="neg_valid_loss",
+                        baseline=None if prior_loss is None else -prior_loss),
+        method="valid_loss")
 
 
 def _loss_rule(result):
@@ -392,7 +442,7 @@ def _loss_rule(result):
 
 
 #: detectors by name; each takes a :class:`~autoclr.RangeTestResult`
-DETECTORS = {"accuracy": _accuracy_rule, "loss": _loss_rule}
+DETECTORS = {"accuracy": _accuracy_rule, "valid_loss": _valid_loss_rule, "loss": _loss_rule}
 
 
 def detect_bounds(result, method: str = "accuracy") -> Bounds:
@@ -403,11 +453,16 @@ def detect_bounds(result, method: str = "accuracy") -> Bounds:
     result : RangeTestResult
         The range test to read (any object with ``lrs``, ``losses``,
         ``eval_lrs``, ``scores`` and ``score_name``).
-    method : {"accuracy", "loss"}, default="accuracy"
-        ``"accuracy"``: onset and plateau of the validation score
-        (:func:`accuracy_bounds`, the paper's rule). ``"loss"``: steepest
-        descent of the training loss (:func:`loss_bounds`, the rule of other
-        LR finders).
+    method : {"accuracy", "valid_loss", "loss"}, default="accuracy"
+        ``"accuracy"``: onset and top of the smoothed validation score
+        (:func:`accuracy_bounds`, the paper's rule); for classifiers the rise
+        is measured above the accuracy of the class prior
+        (``result.baseline_score``) and, where the validation loss can be
+        read too, the bounds are the geometric means of both readings.
+        ``"valid_loss"``: the same rule on the negative validation loss,
+        its rise measured below the loss of the class prior
+        (``result.baseline_loss``). ``"loss"``: steepest descent of the
+        training loss (:func:`loss_bounds`, the rule of other LR finders).
 
     Returns
     -------

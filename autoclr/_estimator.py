@@ -98,10 +98,15 @@ class AutoCLR(BaseEstimator):
     valid_size : float, default=0.2
         Fraction held out (shuffled, stratified for classifiers) to score the
         range test. The final fit uses the net's own ``train_split``.
-    detection : {"accuracy", "loss"}, default="accuracy"
-        Bound detector: onset and top of the validation score (the
-        paper's rule), or steepest descent of the training loss (the rule of
-        other LR finders, with ``base_lr = max_lr / 4``).
+    detection : {"accuracy", "valid_loss", "loss"}, default="accuracy"
+        Bound detector. ``"accuracy"``: onset and top of the smoothed
+        validation score (the paper's rule; the negative validation loss for
+        regressors); for classifiers the rise counts only above what
+        predicting the class prior scores, and the bounds are averaged (on
+        the log scale) with the same reading of the validation loss.
+        ``"valid_loss"``: that second reading alone. ``"loss"``: steepest
+        descent of the training loss (the rule of other LR finders, with
+        ``base_lr = max_lr / 4``). See :func:`~autoclr.detect_bounds`.
     device : str, default="auto"
         ``"auto"``: CUDA when available, else CPU (a net with skorch's
         ``AccelerateMixin`` keeps ``device=None`` and lets its accelerator
@@ -159,10 +164,12 @@ class AutoCLR(BaseEstimator):
       ``ValueError`` telling to start ``lr_range`` lower or to check the net
       and data.
     - No rise of the validation score (an untrainable problem, random
-      labels): a :class:`~autoclr.BoundsWarning` says no onset was found and
-      the loss rule is used instead (``range_test_.bounds.fallback`` is
-      True). For classifiers a rise must exceed the sampling noise of an
-      accuracy measured on the validation split.
+      labels, or on imbalanced data no rise above the majority class): a
+      :class:`~autoclr.BoundsWarning` says no onset was found and the
+      validation loss is read instead, then the loss rule
+      (``range_test_.bounds.fallback`` is True). For classifiers a rise must
+      exceed the sampling noise of an accuracy measured on the validation
+      split.
     - Neither the score nor the loss can be read: a
       :class:`~autoclr.BoundsWarning`, and the net's own ``lr`` is used as
       ``max_lr`` with ``base_lr = lr / 4`` (``bounds.method == "net_lr"``).

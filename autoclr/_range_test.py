@@ -118,6 +118,10 @@ class RangeTestResult:
         Classifiers: the accuracy of always predicting the most frequent class
         of the scored samples, which a net that learned only the class prior
         reaches; ``None`` for regressors.
+    baseline_loss : float or None
+        Classifiers trained with ``CrossEntropyLoss`` or ``NLLLoss``: the
+        validation loss of predicting the class frequencies (their entropy),
+        which that net reaches; ``None`` otherwise.
     timings : dict
         Seconds by phase: ``"setup"`` (cloning, split, initialisation),
         ``"train"`` (the training steps), ``"score"`` (the evaluations) and
@@ -145,6 +149,7 @@ class RangeTestResult:
     wall_time: float = 0.0
     valid_losses: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
     baseline_score: float | None = None
+    baseline_loss: float | None = None
     timings: dict = field(default_factory=dict, repr=False)
     bounds: Bounds | None = field(default=None)
 
@@ -394,7 +399,8 @@ def range_test(
         train_pass = _ArrayBatches(as_tensor(X), None if y is None else as_tensor(y),
                                    train_idx, train_pass, pin=dev.type == "cuda")
     valid = _valid_batches(rt_net, X, y, valid_idx, array_path, dev)
-    baseline = _majority_share(rt_net, valid, y, valid_idx) if classifier else None
+    baseline, baseline_loss = (_prior_scores(rt_net, valid, y, valid_idx) if classifier
+                               else (None, None))
     epoch_kwargs = {"dataset_train": None, "dataset_valid": None}
 
     def batches():
@@ -477,6 +483,7 @@ def range_test(
         wall_time=end_time - start_time,
         valid_losses=valid_losses[keep],
         baseline_score=baseline,
+        baseline_loss=baseline_loss,
         timings={"setup": loop_start - start_time,
                  "train": end_time - loop_start - score_time,
                  "score": score_time, "total": end_time - start_time},
@@ -494,15 +501,27 @@ def _labels(y_pred):
     return (y_pred > 0).long().ravel() if y_pred.ndim == 1 else y_pred.argmax(1)
 
 
-def _majority_share(net, valid, y, idx):
-    """Accuracy of always predicting the most frequent class of the scored samples."""
+def _prior_scores(net, valid, y, idx):
+    """What a net that learned only the class prior scores on the scored samples.
+
+    The accuracy of always predicting the most frequent class, and the
+    cross-entropy of predicting the class frequencies (their entropy), the
+    latter only for the criteria whose loss that is (``CrossEntropyLoss``,
+    ``NLLLoss``, unweighted and without label smoothing); else ``None``.
+    """
     if y is not None:  # from the host copy of the labels: no device sync
         labels = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)[idx]
     else:
         labels = np.concatenate([np.asarray(torch.as_tensor(yv).cpu()).ravel()
                                  for _, yv in valid])
     counts = np.unique(labels.ravel(), return_counts=True)[1]
-    return float(counts.max() / counts.sum())
+    freq = counts / counts.sum()
+    criterion = net.criterion_
+    plain = (isinstance(criterion, (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss))
+             and criterion.weight is None and criterion.reduction == "mean"
+             and getattr(criterion, "label_smoothing", 0.0) == 0.0)
+    entropy = float(-(freq * np.log(freq)).sum()) if plain else None
+    return float(freq.max()), entropy
 
 
 @torch.no_grad()

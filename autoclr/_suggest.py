@@ -101,13 +101,23 @@ def warn_notes(bounds: Bounds) -> None:
         warn(note, BoundsWarning)
 
 
+#: what each detector falls back to, in order, when it cannot read the curve
+FALLBACKS = {"accuracy": ("valid_loss", "loss"), "valid_loss": ("loss",), "loss": ()}
+_FALLBACK_WHY = {
+    "valid_loss": "the validation loss, which keeps falling while the features are learned",
+    "loss": "the loss rule (steepest descent of the training loss, base_lr = max_lr / 4)",
+}
+
+
 def read_bounds(result, method="accuracy", net_lr=None) -> Bounds:
     """Read the bounds off a range test: the rule, then the fallbacks.
 
     1. ``method``'s detector (:func:`~autoclr.detect_bounds`);
-    2. if it cannot read the curve: the loss rule (steepest descent of the
-       training loss, ``base_lr = max_lr / 4``), with ``fallback=True``;
-    3. if that fails too and ``net_lr`` is given: ``max_lr = net_lr`` and
+    2. if it cannot read the curve, the next in ``FALLBACKS[method]``: after
+       ``"accuracy"`` the same reading of the validation loss, then the loss
+       rule (steepest descent of the training loss, ``base_lr = max_lr / 4``),
+       each with ``fallback=True``;
+    3. if none can and ``net_lr`` is given: ``max_lr = net_lr`` and
        ``base_lr = net_lr / 4`` (``method="net_lr"``); else a ``ValueError``.
 
     Pure: what the user should hear is in the returned ``Bounds.notes``.
@@ -116,17 +126,17 @@ def read_bounds(result, method="accuracy", net_lr=None) -> Bounds:
         return detect_bounds(result, method)
     except CurveError as exc:
         reason = str(exc)
-    if method != "loss":
+    for fallback in FALLBACKS.get(method, ("loss",)):
         try:
-            b = detect_bounds(result, "loss")
+            b = detect_bounds(result, fallback)
         except CurveError as exc:
-            reason = f"{reason}; the loss-based fallback failed too: {exc}"
-        else:
-            note = (f"{reason[0].upper()}{reason[1:]}. Falling back to the loss rule: "
-                    f"max_lr={b.max_lr:.3g} (steepest descent of the training loss), "
-                    f"base_lr=max_lr/{SHORTCUT_RATIO:g}. Check the range-test plot.")
-            return replace(b, explanation=f"Fallback ({reason}). {b.explanation}",
-                           fallback=True, notes=(*b.notes, note))
+            reason = f"{reason}; the {fallback} fallback failed too: {exc}"
+            continue
+        note = (f"{reason[0].upper()}{reason[1:]}. Falling back to "
+                f"{_FALLBACK_WHY[fallback]}: base_lr={b.base_lr:.3g}, "
+                f"max_lr={b.max_lr:.3g}. Check the range-test plot.")
+        return replace(b, explanation=f"Fallback ({reason}). {b.explanation}",
+                       fallback=True, notes=(*b.notes, note))
     if net_lr is None:
         raise ValueError(f"Cannot read LR bounds from the range test: {reason}.")
     return Bounds(

@@ -124,7 +124,7 @@ CASES = [
     ("policy-unknown", {"policy": "triangle"}, {}, "clf", None,
      ValueError, r"policy must be one of .*got 'triangle'\. Did you mean 'triangular'\?"),
     ("detection-unknown", {"detection": "acc"}, {}, "clf", None,
-     ValueError, r"detection must be one of \('accuracy', 'loss'\), got 'acc'"),
+     ValueError, r"detection must be one of \('accuracy', 'valid_loss', 'loss'\), got 'acc'"),
     ("ramp-unknown", {"ramp": "log"}, {}, "clf", None,
      ValueError, r"ramp must be one of \('exp', 'linear'\), got 'log'"),
     ("gamma-zero", {"policy": "exp_range", "gamma": 0}, {}, "clf", None,

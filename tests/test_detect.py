@@ -167,3 +167,54 @@ def test_detect_bounds_dispatches_by_name():
     assert result.bounds is None  # frozen: with_bounds returns a copy
     with pytest.raises(ValueError, match="method must be one of"):
         detect_bounds(result, method="valley")
+
+
+# ------------------------------------------------ imbalanced classes: the prior
+def two_stage_curve(lrs, prior=0.85, top=0.87):
+    """Accuracy that learns the class prior (0.5 -> 0.85 by 1e-3), then the features."""
+    return (sigmoid_curve(lrs, 1e-5, 1e-3, low=0.5, high=prior)
+            + sigmoid_curve(lrs, 3e-2, 3e-1, low=0.0, high=top - prior))
+
+
+def test_a_rise_up_to_the_prior_is_not_the_rise():
+    scores = two_stage_curve(LRS)
+    naive = accuracy_bounds(LRS, scores)
+    aware = accuracy_bounds(LRS, scores, baseline=0.85)
+    # read from its start, the curve's main rise is the prior being learned ...
+    assert naive.plateau_lr < 3e-3
+    # ... read from the prior's accuracy, onset and plateau are those of the features
+    assert 1e-2 < aware.onset_lr < 6e-2
+    assert 1.5e-1 < aware.plateau_lr < 6e-1
+    assert "measured from the majority-class score" in aware.explanation
+
+
+def test_a_curve_that_never_beats_the_prior_is_a_curve_error():
+    scores = sigmoid_curve(LRS, 1e-5, 1e-3, low=0.5, high=0.85)  # the prior, nothing more
+    with pytest.raises(CurveError, match=r"above the majority-class score 0\.85"):
+        accuracy_bounds(LRS, scores, baseline=0.85, score_name="score")
+    assert accuracy_bounds(LRS, scores).plateau_lr < 3e-3  # without the prior: readable
+
+
+def _imbalanced_result(valid_losses, scores, baseline_loss=0.42):
+    it_lrs = np.geomspace(1e-6, 1.0, 300)
+    idx = np.linspace(0, 299, len(scores)).astype(int)
+    return RangeTestResult(
+        lrs=it_lrs, losses=loss_curve(it_lrs), eval_iterations=idx, eval_lrs=it_lrs[idx],
+        scores=scores, score_name="accuracy", lr_range=(1e-6, 1.0), ramp="exp",
+        n_iter=300, n_train=800, n_valid=200, valid_losses=valid_losses,
+        baseline_score=0.85, baseline_loss=baseline_loss)
+
+
+def test_flat_accuracy_at_the_prior_falls_back_to_the_validation_loss():
+    lrs = np.geomspace(1e-6, 1.0, 300)[np.linspace(0, 299, 60).astype(int)]
+    scores = sigmoid_curve(lrs, 1e-5, 1e-3, low=0.5, high=0.85)
+    # the loss learns the prior (0.69 -> 0.42 = its entropy), then falls on to 0.40
+    valid_losses = (0.69 - sigmoid_curve(lrs, 1e-5, 1e-3, low=0.0, high=0.27)
+                    - sigmoid_curve(lrs, 1e-2, 2e-1, low=0.0, high=0.02))
+    b = read_bounds(_imbalanced_result(valid_losses, scores), "accuracy")
+    assert b.method == "valid_loss" and b.fallback
+    assert "majority-class" in b.notes[0] and "validation loss" in b.notes[0]
+    assert 1e-1 < b.max_lr < 4e-1  # the features' drop, not the prior's (1e-3)
+    # without the prior's loss the same reading stops where the prior is learned
+    unaware = read_bounds(_imbalanced_result(valid_losses, scores, None), "valid_loss")
+    assert unaware.max_lr < 1e-2

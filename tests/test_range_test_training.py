@@ -237,3 +237,19 @@ def test_warnings_of_fits_in_threads_reach_their_own_callers(small_digits, make_
     assert len(short) == 3
     assert all(w.filename.endswith("test_range_test_training.py") for w in short)
     assert warnings.filters == before
+
+
+def test_the_scores_of_the_class_prior_are_recorded(make_net):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 64)).astype(np.float32)
+    y = np.r_[np.ones(50), np.zeros(450)].astype(np.int64)  # 10 % positives
+    result = range_test(make_net(module__n_outputs=2), X, y, n_iter=20, random_state=0)
+    # the held-out 100 are stratified: 90 negatives, 10 positives
+    assert result.n_valid == 100
+    assert result.baseline_score == pytest.approx(0.9)
+    assert result.baseline_loss == pytest.approx(-(0.9 * np.log(0.9) + 0.1 * np.log(0.1)))
+    weighted = make_net(module__n_outputs=2, criterion__weight=torch.tensor([1.0, 9.0]))
+    assert range_test(weighted, X, y, n_iter=20, random_state=0).baseline_loss is None
+    regressor = range_test(make_net("regressor"), X[:, :8], rng.normal(size=(500, 1)).astype(
+        np.float32), n_iter=20, random_state=0)
+    assert regressor.baseline_score is None and regressor.baseline_loss is None
