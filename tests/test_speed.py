@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader, Subset, TensorDataset
-from conftest import make_classifier_net
 
 from autoclr import range_test
 from autoclr._range_test import (
@@ -51,9 +50,9 @@ def blobs():
     return X.astype(np.float32), y.astype(np.int64)
 
 
-def test_range_test_syncs_with_the_host_once_per_evaluation(gpu_check, blobs):
+def test_range_test_syncs_with_the_host_once_per_evaluation(gpu_check, blobs, make_net):
     X, y = blobs
-    net = make_classifier_net()
+    net = make_net()
     result, n_sync = gpu_check.count_host_syncs(
         lambda: range_test(net, X[:600], y[:600], n_iter=64, n_eval=8, random_state=0),
         "cpu")
@@ -80,9 +79,9 @@ def test_count_host_syncs_sees_a_per_iteration_item(gpu_check):
         (400, 40, 224),  # the budget: ceil(0.35 * 400 * 64 / 40)
     ],
 )
-def test_validation_subset_is_bounded_by_the_budget(blobs, n_iter, n_eval, expected):
+def test_validation_subset_is_bounded_by_the_budget(blobs, n_iter, n_eval, expected, make_net):
     X, y = blobs
-    result = range_test(make_classifier_net(), X, y, n_iter=n_iter, n_eval=n_eval,
+    result = range_test(make_net(), X, y, n_iter=n_iter, n_eval=n_eval,
                         random_state=0)
     assert result.n_valid == expected
     assert result.n_valid == _n_scored(600, 1000, n_iter, 64, n_eval)
@@ -90,9 +89,9 @@ def test_validation_subset_is_bounded_by_the_budget(blobs, n_iter, n_eval, expec
                                                           / n_eval)))
 
 
-def test_max_valid_samples_still_caps_the_subset(blobs):
+def test_max_valid_samples_still_caps_the_subset(blobs, make_net):
     X, y = blobs
-    result = range_test(make_classifier_net(), X, y, n_iter=400, n_eval=10,
+    result = range_test(make_net(), X, y, n_iter=400, n_eval=10,
                         max_valid_samples=150, random_state=0)
     assert result.n_valid == 150
 
@@ -179,9 +178,9 @@ def test_report_shows_cuda_memory_when_measured(gpu_check):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_range_test_on_cuda_takes_data_already_on_the_device(blobs):
+def test_range_test_on_cuda_takes_data_already_on_the_device(blobs, make_net):
     X, y = blobs
     # X already on the GPU is indexed there, not gathered into pinned memory
-    result = range_test(make_classifier_net(), torch.as_tensor(X[:600]).cuda(), y[:600],
+    result = range_test(make_net(), torch.as_tensor(X[:600]).cuda(), y[:600],
                         n_iter=16, device="cuda", random_state=0)
     assert len(result.lrs) == 16 and np.all(np.isfinite(result.losses))
