@@ -35,8 +35,11 @@ def test_digits_reaches_the_target_accuracy(fitted_digits):
     assert auto.score(X_test, y_test) >= 0.96
     assert 0 < auto.base_lr_ < auto.max_lr_ <= 1.0
     assert isinstance(auto.range_test_, RangeTestResult)
-    assert isinstance(auto.range_test_.bounds, Bounds)
-    assert auto.range_test_.bounds.max_lr == auto.max_lr_
+    bounds = auto.range_test_.bounds
+    assert isinstance(bounds, Bounds)
+    # read by the accuracy rule itself, no fallback, and used as read
+    assert bounds.method == "accuracy" and not bounds.fallback
+    assert (bounds.base_lr, bounds.max_lr) == (auto.base_lr_, auto.max_lr_)
 
 
 def test_user_net_is_unchanged(fitted_digits):
@@ -138,8 +141,9 @@ def test_only_max_lr_given_detects_base_lr(small_digits, make_net):
     X, y = small_digits
     auto = AutoCLR(make_net(), max_lr=0.05, random_state=0).fit(X, y)
     assert auto.max_lr_ == 0.05
-    assert auto.base_lr_ < 0.05
-    assert auto.range_test_ is not None
+    # the detected base_lr (below the given max_lr here), not the max_lr / 4 fallback
+    detected = auto.range_test_.bounds.base_lr
+    assert detected < 0.05 and auto.base_lr_ == detected != 0.05 / 4
 
 
 def test_verbose_prints_the_suggestion(small_digits, capsys, make_net):

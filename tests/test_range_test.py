@@ -45,9 +45,10 @@ def test_divergence_stops_the_test_early(small_digits, make_net):
     X, y = small_digits
     net = make_net()
     result = range_test(net, X, y, lr_range=(1e-3, 1e4), n_iter=200, random_state=0)
-    assert result.stop_reason in {"diverged", "nan"}
+    assert result.stop_reason == "diverged"  # the loss grew past 5x its best, finite
     assert len(result.lrs) < 200
-    assert result.diverged_lr is not None and result.diverged_lr > 1e-3
+    # the LR at which it stopped: the ramp's next one
+    assert result.diverged_lr == np.geomspace(1e-3, 1e4, 200)[len(result.lrs)]
     assert np.all(np.isfinite(result.losses))
     assert np.all(result.eval_iterations < len(result.lrs))
 
@@ -84,6 +85,7 @@ def test_regressor_scores_negative_loss(regression_data, make_net):
     result = range_test(make_net("regressor"), X, y.reshape(-1, 1), n_iter=100,
                         random_state=0)
     assert result.score_name == "neg_loss"
+    np.testing.assert_array_equal(result.scores, -result.valid_losses)
     assert np.all(result.scores <= 0)
     assert result.scores.max() > result.scores[0]
 

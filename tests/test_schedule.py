@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from skorch.callbacks import Callback
 
 from autoclr import AutoCLR, cyclic_lr_callback, plan_cycles
 
@@ -129,13 +130,30 @@ def test_momentum_is_never_changed_by_default(small_digits, optimizer, kwargs, k
     assert auto.net_.optimizer_.param_groups[0][key] == value
 
 
+class LRAndMomentum(Callback):
+    """Records the LR and the momentum every training batch runs with."""
+
+    def initialize(self):
+        self.seen_ = []
+        return self
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if training:
+            group = net.optimizer_.param_groups[0]
+            self.seen_.append((group["lr"], group["momentum"]))
+
+
 def test_cycle_momentum_on_request(small_digits, make_net):
     X, y = small_digits
-    net = make_net(optimizer__momentum=0.9)
+    net = make_net(optimizer__momentum=0.9, callbacks=[("rec", LRAndMomentum())])
     auto = AutoCLR(net, base_lr=1e-3, max_lr=1e-2, step_size=3, cycle_momentum=True,
                    random_state=0).fit(X, y)
-    momentum = auto.net_.optimizer_.param_groups[0]["momentum"]
-    assert 0.85 * 0.9 - 1e-9 <= momentum <= 0.9 + 1e-9
+    lrs, momenta = np.array(dict(auto.net_.callbacks_)["rec"].seen_).T
+    assert len(lrs) == auto.cycle_plan_.n_iter
+    # the momentum cycles against the LR, from m = 0.9 at base_lr to 0.85 m at max_lr
+    expected = 0.9 - (0.9 - 0.85 * 0.9) * (lrs - 1e-3) / (1e-2 - 1e-3)
+    np.testing.assert_allclose(momenta, expected, rtol=1e-9)
+    assert momenta.min() == pytest.approx(0.85 * 0.9) and momenta.max() == pytest.approx(0.9)
 
 
 def test_cycle_momentum_needs_momentum(small_digits, make_net):

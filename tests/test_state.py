@@ -273,8 +273,9 @@ LOADER = textwrap.dedent("""
     import pickle, sys
     import numpy as np
     X = np.random.RandomState(0).rand(40, 4).astype(np.float32)
-    unfitted = pickle.load(open(sys.argv[1], "rb"))
-    print(unfitted.fit(X, np.arange(40) % 2).predict(X).sum())
+    auto = pickle.load(open(sys.argv[1], "rb")).fit(X, np.arange(40) % 2)
+    print(type(auto.net_.module_).__name__, auto.base_lr_, auto.max_lr_, auto.step_size_,
+          len(auto.net_.history), len(auto.predict(X)))
     try:
         pickle.load(open(sys.argv[2], "rb"))
     except AttributeError as exc:
@@ -301,8 +302,10 @@ def test_module_class_from_main_in_another_program(tmp_path):
     load = subprocess.run([sys.executable, "-W", "ignore", "-c", LOADER, str(unfitted),
                            str(fitted)], capture_output=True, timeout=120)
     assert load.returncode == 0, load.stderr.decode()[-2000:]
-    total, message = load.stdout.decode().split("\n", 1)
-    assert 0 <= int(total) <= 40  # the unfitted one fitted and predicted
+    fit, message = load.stdout.decode().split("\n", 1)
+    # the unfitted one, with its __main__ module class and its parameters, fitted and
+    # predicted there: 40 samples in batches of 8 -> step_size 5, one cycle in 2 epochs
+    assert fit == "MyModule 0.01 0.1 5 2 40"
     assert "defined MyModule in its __main__ script" in message
     assert "Define MyModule in an importable module" in message
 
