@@ -145,8 +145,10 @@ class AutoCLR(BaseEstimator):
     training; each error names the parameter, the value and what is allowed.
 
     **Small data.** A data set smaller than two batches trains as skorch
-    would train it (each epoch a single, smaller batch); the suggestion says
-    so. Fewer than 10 samples is an error.
+    would train it (an epoch is then one or two batches, the last one
+    smaller), and the range test and the cycles are counted in those
+    batches; the suggestion's notes say so. Fewer than 10 samples is an
+    error.
 
     **The range test trains as** ``net.fit`` **does** (the net's
     ``train_step``, its iterator settings, ``fit_params``, ``Freezer``,

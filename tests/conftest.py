@@ -42,64 +42,47 @@ def regression_data():
     return X, y
 
 
-def make_classifier_net(module=MLP, **kwargs):
-    """A small digits classifier; ``module__*`` defaults apply to ``MLP`` only."""
-    params = dict(
-        module=module,
-        criterion=nn.CrossEntropyLoss,
-        optimizer=torch.optim.SGD,
-        optimizer__momentum=0.9,
-        batch_size=64,
-        max_epochs=12,
-        verbose=0,
-    )
+#: what every test net gets unless a test says otherwise
+_DEFAULTS = dict(optimizer=torch.optim.SGD, optimizer__momentum=0.9, max_epochs=12, verbose=0)
+#: per kind: the data it fits (classifiers the digits, regressors ``regression_data``)
+_KINDS = {
+    "classifier": (NeuralNetClassifier, dict(criterion=nn.CrossEntropyLoss, batch_size=64),
+                   dict(module__n_features=64, module__n_outputs=10, module__hidden=32)),
+    "regressor": (NeuralNetRegressor, dict(batch_size=32),
+                  dict(module__n_features=8, module__n_outputs=1, module__hidden=32)),
+}
+
+
+def _build_net(kind="classifier", module=MLP, **params):
+    if isinstance(kind, type) and issubclass(kind, (NeuralNetClassifier, NeuralNetRegressor)):
+        cls, kind = kind, ("classifier" if issubclass(kind, NeuralNetClassifier)
+                           else "regressor")
+    elif kind in _KINDS:
+        cls = _KINDS[kind][0]
+    else:
+        raise ValueError(f"kind must be 'classifier', 'regressor' or a skorch net class, "
+                         f"got {kind!r}.")
+    _, kind_defaults, mlp_defaults = _KINDS[kind]
+    net_params = dict(module=module, **_DEFAULTS, **kind_defaults)
     if module is MLP:
-        params.update(module__n_features=64, module__n_outputs=10, module__hidden=32)
-    if kwargs.get("optimizer", torch.optim.SGD) is not torch.optim.SGD:
-        del params["optimizer__momentum"]
-    params.update(kwargs)
-    return NeuralNetClassifier(**params)
+        net_params.update(mlp_defaults)
+    if params.get("optimizer", torch.optim.SGD) is not torch.optim.SGD:
+        del net_params["optimizer__momentum"]
+    net_params.update(params)
+    return cls(**net_params)
 
 
-def make_regressor_net(module=MLP, **kwargs):
-    """A small regressor for ``regression_data``; ``module__*`` defaults apply to ``MLP``."""
-    params = dict(
-        module=module,
-        optimizer=torch.optim.SGD,
-        optimizer__momentum=0.9,
-        batch_size=32,
-        max_epochs=12,
-        verbose=0,
-    )
-    if module is MLP:
-        params.update(module__n_features=8, module__n_outputs=1, module__hidden=32)
-    params.update(kwargs)
-    return NeuralNetRegressor(**params)
-
-
-@pytest.fixture
-def classifier_net():
-    return make_classifier_net()
-
-
-@pytest.fixture
-def regressor_net():
-    return make_regressor_net()
-
-
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_net():
-    """The net factory: ``make_net(**params)`` a classifier, ``make_net("regressor")``.
+    """The one net factory of the tests: ``make_net(**params)`` builds a classifier.
 
-    Classifiers fit the digits (64 features, 10 classes), regressors
-    ``regression_data`` (8 features); ``module__*`` defaults apply to ``MLP`` only.
+    ``make_net("regressor", **params)`` a regressor; ``make_net(NetClass, **params)``
+    a subclass of either (e.g. with ``AccelerateMixin``). Classifiers fit the digits
+    (64 features, 10 classes, ``CrossEntropyLoss``, batches of 64), regressors
+    ``regression_data`` (8 features, batches of 32); both train with SGD and
+    momentum 0.9 (dropped for another optimizer) for 12 epochs, silently. The
+    ``module__*`` defaults apply to ``MLP`` only (hidden 32). ``params`` override
+    everything: ``module=``, ``train_split=None``, ``batch_size=``, ``callbacks=``.
+    Session-scoped (it holds no state), so module-scoped fixtures can use it.
     """
-
-    def factory(kind="classifier", module=MLP, **params):
-        if kind == "classifier":
-            return make_classifier_net(module, **params)
-        if kind == "regressor":
-            return make_regressor_net(module, **params)
-        raise ValueError(f"kind must be 'classifier' or 'regressor', got {kind!r}.")
-
-    return factory
+    return _build_net

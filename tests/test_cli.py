@@ -254,10 +254,17 @@ def test_suggest_regression_csv_standardises_the_target_and_prints_json(tables, 
     result = json.loads(captured.out)  # stdout holds the JSON and nothing else
     assert result["task"] == "regression" and result["net"] == "autoclr.models.MLP"
     assert 0 < result["base_lr"] < result["max_lr"] < 1
-    assert result["n_epochs"] == 12 and result["step_size"] > 0
+    # batch size 240 * 0.8 // 8 = 24; skorch's 80 % train split: 192 rows -> 8 batches
+    # per epoch; 12 epochs -> factor 2
+    assert result["n_epochs"] == 12 and result["iterations_per_epoch"] == 8
+    assert result["step_size"] == 16 and result["policy"] == "triangular2"
     assert "target 'price': regression (type_of_target: continuous; standardised for " \
            "the range test" in captured.err
     assert "AutoCLR suggestion" in captured.err and "Note: these bounds" in captured.err
+    # the JSON holds the suggestion printed on stderr
+    assert (f"base_lr={result['base_lr']:.2e}  max_lr={result['max_lr']:.2e}  "
+            "step_size=16 (2 x 8 iterations/epoch)") in captured.err
+    assert f"why: {result['why']}" in captured.err
 
 
 def test_suggest_task_option_overrides_type_of_target(tmp_path, capsys):

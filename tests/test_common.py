@@ -43,6 +43,10 @@ class SizeOutputs(Callback):
             net.set_params(module__n_outputs=n_outputs)
 
 
+# These nets are built here, not with conftest's ``make_net`` fixture: scikit-learn's
+# ``parametrize_with_checks`` needs the estimators at import time, to generate the test
+# ids, and fixtures do not exist before the tests run. They also need what no other
+# test does: a lazy input layer and the output-sizing callback above.
 def _net_params():
     return dict(
         module=LazyMLP,

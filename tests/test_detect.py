@@ -94,13 +94,13 @@ def test_flat_curve_falls_back_to_the_loss_rule_with_a_note():
 
 
 def test_unreadable_curve_without_a_net_lr_is_an_error():
-    it_lrs = np.geomspace(1e-6, 1.0, 300)
     result = _result(np.full(60, 0.1), np.full(300, 2.3))
     with pytest.raises(ValueError, match="Cannot read LR bounds"):
         read_bounds(result, "accuracy")
     b = read_bounds(result, "accuracy", net_lr=0.05)
     assert (b.method, b.max_lr, b.base_lr) == ("net_lr", 0.05, pytest.approx(0.0125))
-    assert it_lrs[0] > 0  # the loss curve is on the same grid
+    assert b.fallback and len(b.notes) == 1
+    assert "Using the net's lr=0.05 as max_lr" in b.notes[0]
 
 
 def test_still_rising_at_the_end_is_a_note():
@@ -115,6 +115,9 @@ def test_non_finite_scores_end_the_curve():
     scores[45:] = np.nan
     b = accuracy_bounds(LRS, scores)
     assert b.max_lr <= LRS[44]
+    # the curve read is the 45 finite scores
+    np.testing.assert_array_equal(b.smoothed_lrs, LRS[:45])
+    assert np.all(np.isfinite(b.smoothed))
 
 
 def test_loss_rule_finds_the_steepest_descent():

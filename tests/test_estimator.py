@@ -5,7 +5,6 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from conftest import make_classifier_net, make_regressor_net
 from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, check_cv
@@ -22,10 +21,10 @@ def net_state(net):
 
 
 @pytest.fixture(scope="module")
-def fitted_digits(digits):
+def fitted_digits(digits, make_net):
     """AutoCLR with default options on digits (70/30), as in the issue's target."""
     X_train, X_test, y_train, y_test = digits
-    net = make_classifier_net(module__hidden=64, max_epochs=30)
+    net = make_net(module__hidden=64, max_epochs=30)
     before = net_state(net)
     auto = AutoCLR(net, random_state=0).fit(X_train, y_train)
     return auto, net, before, X_test, y_test
@@ -36,8 +35,11 @@ def test_digits_reaches_the_target_accuracy(fitted_digits):
     assert auto.score(X_test, y_test) >= 0.96
     assert 0 < auto.base_lr_ < auto.max_lr_ <= 1.0
     assert isinstance(auto.range_test_, RangeTestResult)
-    assert isinstance(auto.range_test_.bounds, Bounds)
-    assert auto.range_test_.bounds.max_lr == auto.max_lr_
+    bounds = auto.range_test_.bounds
+    assert isinstance(bounds, Bounds)
+    # read by the accuracy rule itself, no fallback, and used as read
+    assert bounds.method == "accuracy" and not bounds.fallback
+    assert (bounds.base_lr, bounds.max_lr) == (auto.base_lr_, auto.max_lr_)
 
 
 def test_user_net_is_unchanged(fitted_digits):
@@ -62,18 +64,18 @@ def test_fitted_attributes_and_predictions(fitted_digits):
     assert auto.n_features_in_ == 64
 
 
-def test_classifier_with_string_labels(small_digits):
+def test_classifier_with_string_labels(small_digits, make_net):
     X, y = small_digits
     labels = np.array([f"digit-{d}" for d in range(10)])
-    auto = AutoCLR(make_classifier_net(), base_lr=0.01, max_lr=0.1, random_state=0)
+    auto = AutoCLR(make_net(), base_lr=0.01, max_lr=0.1, random_state=0)
     auto.fit(X, labels[y])
     assert set(auto.predict(X[:20])) <= set(labels)
     assert auto.score(X, labels[y]) > 0.5
 
 
-def test_regressor_end_to_end(regression_data):
+def test_regressor_end_to_end(regression_data, make_net):
     X, y = regression_data
-    net = make_regressor_net(max_epochs=12)
+    net = make_net("regressor", max_epochs=12)
     auto = AutoCLR(net, random_state=0).fit(X[:300], y[:300])
     assert is_regressor(auto) and not is_classifier(auto)
     assert auto.range_test_.score_name == "neg_loss"
@@ -83,25 +85,25 @@ def test_regressor_end_to_end(regression_data):
     assert not hasattr(auto, "predict_proba")
 
 
-def test_estimator_type_follows_the_net():
-    assert is_classifier(AutoCLR(make_classifier_net()))
-    assert is_regressor(AutoCLR(make_regressor_net()))
+def test_estimator_type_follows_the_net(make_net):
+    assert is_classifier(AutoCLR(make_net()))
+    assert is_regressor(AutoCLR(make_net("regressor")))
     # GridSearchCV stratifies for a classifier
-    cv = check_cv(3, np.arange(30) % 3, classifier=is_classifier(AutoCLR(make_classifier_net())))
+    cv = check_cv(3, np.arange(30) % 3, classifier=is_classifier(AutoCLR(make_net())))
     assert isinstance(cv, StratifiedKFold)
 
 
-def test_not_fitted_error(small_digits):
+def test_not_fitted_error(small_digits, make_net):
     X, _ = small_digits
-    auto = AutoCLR(make_classifier_net())
+    auto = AutoCLR(make_net())
     with pytest.raises(NotFittedError):
         auto.predict(X)
     with pytest.raises(NotFittedError):
         auto.predict_proba(X)
 
 
-def test_params_are_stored_unchanged_and_net_params_are_exposed():
-    net = make_classifier_net()
+def test_params_are_stored_unchanged_and_net_params_are_exposed(make_net):
+    net = make_net()
     auto = AutoCLR(net, policy="triangular", lr_range=(1e-5, 10.0))
     params = auto.get_params(deep=True)
     assert params["net"] is net
@@ -112,9 +114,9 @@ def test_params_are_stored_unchanged_and_net_params_are_exposed():
     assert auto.net.module__hidden == 16 and auto.policy == "exp_range"
 
 
-def test_clone_and_pickle(small_digits):
+def test_clone_and_pickle(small_digits, make_net):
     X, y = small_digits
-    auto = AutoCLR(make_classifier_net(), random_state=0, base_lr=0.01, max_lr=0.1)
+    auto = AutoCLR(make_net(), random_state=0, base_lr=0.01, max_lr=0.1)
     unfitted = pickle.loads(pickle.dumps(auto))
     assert unfitted.get_params()["policy"] == "triangular2"
     auto.fit(X, y)
@@ -124,37 +126,38 @@ def test_clone_and_pickle(small_digits):
     np.testing.assert_array_equal(restored.predict_proba(X), auto.predict_proba(X))
 
 
-def test_given_bounds_skip_the_range_test(small_digits, monkeypatch):
+def test_given_bounds_skip_the_range_test(small_digits, monkeypatch, make_net):
     def boom(*args, **kwargs):
         raise AssertionError("the range test must not run")
 
     monkeypatch.setattr(suggest_module, "range_test", boom)
     X, y = small_digits
-    auto = AutoCLR(make_classifier_net(), base_lr=0.002, max_lr=0.02).fit(X, y)
+    auto = AutoCLR(make_net(), base_lr=0.002, max_lr=0.02).fit(X, y)
     assert (auto.base_lr_, auto.max_lr_) == (0.002, 0.02)
     assert auto.range_test_ is None
 
 
-def test_only_max_lr_given_detects_base_lr(small_digits):
+def test_only_max_lr_given_detects_base_lr(small_digits, make_net):
     X, y = small_digits
-    auto = AutoCLR(make_classifier_net(), max_lr=0.05, random_state=0).fit(X, y)
+    auto = AutoCLR(make_net(), max_lr=0.05, random_state=0).fit(X, y)
     assert auto.max_lr_ == 0.05
-    assert auto.base_lr_ < 0.05
-    assert auto.range_test_ is not None
+    # the detected base_lr (below the given max_lr here), not the max_lr / 4 fallback
+    detected = auto.range_test_.bounds.base_lr
+    assert detected < 0.05 and auto.base_lr_ == detected != 0.05 / 4
 
 
-def test_verbose_prints_the_suggestion(small_digits, capsys):
+def test_verbose_prints_the_suggestion(small_digits, capsys, make_net):
     X, y = small_digits
-    AutoCLR(make_classifier_net(), random_state=0, verbose=1).fit(X, y)
+    AutoCLR(make_net(), random_state=0, verbose=1).fit(X, y)
     out = capsys.readouterr().out
     assert "base_lr=" in out and "max_lr=" in out and "step_size=" in out
     assert "iterations/epoch" in out and "policy=triangular2" in out
     assert "why:" in out
 
 
-def test_suggest_returns_the_block_and_leaves_the_estimator_unfitted(small_digits):
+def test_suggest_returns_the_block_and_leaves_the_estimator_unfitted(small_digits, make_net):
     X, y = small_digits
-    auto = AutoCLR(make_classifier_net(), random_state=0)
+    auto = AutoCLR(make_net(), random_state=0)
     s = auto.suggest(X, y)
     assert isinstance(s, Suggestion)
     assert s.base_lr < s.max_lr
@@ -163,13 +166,13 @@ def test_suggest_returns_the_block_and_leaves_the_estimator_unfitted(small_digit
     assert f"base_lr={s.base_lr:.2e}" in text and "why:" in text
     assert not hasattr(auto, "net_") and not hasattr(auto, "classes_")
     # the same seed gives the same suggestion as fit uses
-    fitted = AutoCLR(make_classifier_net(), random_state=0).fit(X, y)
+    fitted = AutoCLR(make_net(), random_state=0).fit(X, y)
     assert (fitted.base_lr_, fitted.max_lr_) == (s.base_lr, s.max_lr)
 
 
-def test_step_size_is_computed_from_the_data_given(digits):
+def test_step_size_is_computed_from_the_data_given(digits, make_net):
     X, _, y, _ = digits
-    net = make_classifier_net(train_split=None, max_epochs=12)
+    net = make_net(train_split=None, max_epochs=12)
     small = AutoCLR(net, base_lr=0.01, max_lr=0.1).fit(X[:640], y[:640])
     large = AutoCLR(net, base_lr=0.01, max_lr=0.1).fit(X[:1280], y[:1280])
     assert small.cycle_plan_.iterations_per_epoch == 10
@@ -177,9 +180,9 @@ def test_step_size_is_computed_from_the_data_given(digits):
     assert large.step_size_ == 2 * small.step_size_
 
 
-def test_grid_search_over_autoclr_and_net_params(small_digits):
+def test_grid_search_over_autoclr_and_net_params(small_digits, make_net):
     X, y = small_digits
-    net = make_classifier_net(max_epochs=6)
+    net = make_net(max_epochs=6)
     search = GridSearchCV(
         AutoCLR(net, random_state=0),
         {"policy": ["triangular", "triangular2"], "net__module__hidden": [16, 32]},
@@ -194,7 +197,8 @@ def test_grid_search_over_autoclr_and_net_params(small_digits):
     assert not net.initialized_
 
 
-def test_module_instance_both_phases_start_from_the_same_weights(small_digits, monkeypatch):
+def test_module_instance_both_phases_start_from_the_same_weights(small_digits, monkeypatch,
+                                                                  make_net):
     X, y = small_digits
     module = MLP(n_features=64, n_outputs=10, hidden=16)
     initial = {k: v.clone() for k, v in module.state_dict().items()}
@@ -206,7 +210,7 @@ def test_module_instance_both_phases_start_from_the_same_weights(small_digits, m
         return real_range_test(net, *args, **kwargs)
 
     monkeypatch.setattr(suggest_module, "range_test", spy)
-    net = make_classifier_net(module=module)
+    net = make_net(module=module)
     auto = AutoCLR(net, random_state=0).fit(X, y)
     for k, v in module.state_dict().items():  # the user's weights are untouched
         assert torch.equal(v, initial[k])
@@ -214,7 +218,7 @@ def test_module_instance_both_phases_start_from_the_same_weights(small_digits, m
     assert auto.net_.module_ is not module
 
 
-def test_keyboard_interrupt_in_the_range_test_propagates(small_digits, monkeypatch):
+def test_keyboard_interrupt_in_the_range_test_propagates(small_digits, monkeypatch, make_net):
     class Interrupting(nn.Module):
         def __init__(self):
             super().__init__()
@@ -228,47 +232,47 @@ def test_keyboard_interrupt_in_the_range_test_propagates(small_digits, monkeypat
             return self.lin(X)
 
     X, y = small_digits
-    auto = AutoCLR(make_classifier_net(module=Interrupting), random_state=0)
+    auto = AutoCLR(make_net(module=Interrupting), random_state=0)
     with pytest.raises(KeyboardInterrupt):
         auto.fit(X, y)
     assert not hasattr(auto, "net_")
 
 
-def test_user_lr_scheduler_is_rejected(small_digits):
+def test_user_lr_scheduler_is_rejected(small_digits, make_net):
     from skorch.callbacks import LRScheduler
 
     X, y = small_digits
-    net = make_classifier_net(callbacks=[("sched", LRScheduler(policy="StepLR", step_size=1))])
+    net = make_net(callbacks=[("sched", LRScheduler(policy="StepLR", step_size=1))])
     with pytest.raises(ValueError, match="LR scheduler.*'sched'"):
         AutoCLR(net).fit(X, y)
 
 
-def test_user_callbacks_are_kept(small_digits):
+def test_user_callbacks_are_kept(small_digits, make_net):
     from skorch.callbacks import EpochScoring
 
     X, y = small_digits
-    net = make_classifier_net(callbacks=[("train_acc", EpochScoring(
+    net = make_net(callbacks=[("train_acc", EpochScoring(
         "accuracy", on_train=True, name="train_acc"))])
     auto = AutoCLR(net, base_lr=0.01, max_lr=0.1).fit(X, y)
     assert "train_acc" in auto.net_.history[-1]
     assert len(net.callbacks) == 1  # the user's list is not extended
 
 
-def test_device_auto_is_cpu_without_cuda(small_digits):
+def test_device_auto_is_cpu_without_cuda(small_digits, make_net):
     X, y = small_digits
-    auto = AutoCLR(make_classifier_net(), base_lr=0.01, max_lr=0.1).fit(X, y)
+    auto = AutoCLR(make_net(), base_lr=0.01, max_lr=0.1).fit(X, y)
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert auto.net_.device == expected
     assert next(auto.net_.module_.parameters()).device.type == expected
 
 
-def test_same_seed_same_fit_and_global_rng_untouched(small_digits):
+def test_same_seed_same_fit_and_global_rng_untouched(small_digits, make_net):
     X, y = small_digits
     torch.manual_seed(5)
     state = torch.get_rng_state()
-    a = AutoCLR(make_classifier_net(), random_state=3).fit(X, y)
+    a = AutoCLR(make_net(), random_state=3).fit(X, y)
     assert torch.equal(torch.get_rng_state(), state)
-    b = AutoCLR(make_classifier_net(), random_state=3).fit(X, y)
+    b = AutoCLR(make_net(), random_state=3).fit(X, y)
     assert (a.base_lr_, a.max_lr_) == (b.base_lr_, b.max_lr_)
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
 
@@ -283,11 +287,11 @@ class RecordingMLP(MLP):
         RecordingMLP.initial.append(self.net[0].weight.detach().clone())
 
 
-def test_module_class_both_phases_start_from_the_same_weights(small_digits):
+def test_module_class_both_phases_start_from_the_same_weights(small_digits, make_net):
     X, y = small_digits
     RecordingMLP.initial = []
-    AutoCLR(make_classifier_net(module=RecordingMLP, module__n_features=64,
-                                module__n_outputs=10), random_state=4).fit(X, y)
+    AutoCLR(make_net(module=RecordingMLP, module__n_features=64, module__n_outputs=10),
+            random_state=4).fit(X, y)
     range_test_weights, fit_weights = RecordingMLP.initial  # one module per phase
     assert torch.equal(range_test_weights, fit_weights)
 
@@ -296,24 +300,24 @@ def test_module_class_both_phases_start_from_the_same_weights(small_digits):
     ({"callbacks": "disable"}, "turns off every callback"),
 ])
 def test_net_settings_that_cannot_work_fail_before_training(small_digits, monkeypatch,
-                                                            bad, match):
+                                                            bad, match, make_net):
     monkeypatch.setattr(suggest_module, "range_test", None)  # never reached
     X, y = small_digits
     with pytest.raises(ValueError, match=match):
-        AutoCLR(make_classifier_net(**bad)).fit(X, y)
+        AutoCLR(make_net(**bad)).fit(X, y)
 
 
 def test_base_lr_alone_above_the_tested_range_fails_before_training(small_digits,
-                                                                   monkeypatch):
+                                                                   monkeypatch, make_net):
     monkeypatch.setattr(suggest_module, "range_test", None)  # never reached
     X, y = small_digits
     with pytest.raises(ValueError, match=r"base_lr=2\.0 is given without max_lr"):
-        AutoCLR(make_classifier_net(), base_lr=2.0).fit(X, y)
+        AutoCLR(make_net(), base_lr=2.0).fit(X, y)
 
 
-def test_target_shape_does_not_leak_between_fits(regression_data):
+def test_target_shape_does_not_leak_between_fits(regression_data, make_net):
     X, y = regression_data
-    auto = AutoCLR(make_regressor_net(), base_lr=1e-3, max_lr=1e-2, random_state=0)
+    auto = AutoCLR(make_net("regressor"), base_lr=1e-3, max_lr=1e-2, random_state=0)
     assert auto.fit(X, y).predict(X).shape == (len(X),)
     dataset = torch.utils.data.TensorDataset(torch.from_numpy(X),
                                              torch.from_numpy(y.reshape(-1, 1)))
@@ -321,14 +325,13 @@ def test_target_shape_does_not_leak_between_fits(regression_data):
     assert auto.fit(dataset, None).predict(X).shape == (len(X), 1)
 
 
-def test_data_smaller_than_two_batches_trains_and_says_so():
+def test_data_smaller_than_two_batches_trains_and_says_so(make_net):
     """Iris with skorch's default batch_size=128: one batch per epoch, not an error."""
     from sklearn.datasets import load_iris
 
     X, y = load_iris(return_X_y=True)
     X = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
-    net = make_classifier_net(module__n_features=4, module__n_outputs=3, batch_size=128,
-                              max_epochs=30)
+    net = make_net(module__n_features=4, module__n_outputs=3, batch_size=128, max_epochs=30)
     auto = AutoCLR(net, random_state=0).fit(X, y)
     plan = auto.cycle_plan_
     assert plan.iterations_per_epoch == 1  # 120 training samples < 128

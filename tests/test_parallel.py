@@ -6,7 +6,6 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import make_classifier_net
 from joblib import cpu_count, parallel_config
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, cross_validate
 from sklearn.pipeline import Pipeline
@@ -46,10 +45,10 @@ FAST = dict(range_test_iter=60, step_size_factor=2, random_state=0)
 
 
 # ---------------------------------------------------------------- pipelines
-def test_pipeline_with_float64_input(small_digits):
+def test_pipeline_with_float64_input(small_digits, make_net):
     X, y = small_digits
     X64 = X.astype(np.float64) * 16  # raw pixel scale; the scaler brings it back
-    net = make_classifier_net(max_epochs=12, callbacks=[("spy", Spy())])
+    net = make_net(max_epochs=12, callbacks=[("spy", Spy())])
     pipe = Pipeline([("scale", StandardScaler()), ("clr", AutoCLR(net, **FAST))])
     _quiet(pipe.fit, X64, y)
     seen = _spy(pipe.named_steps["clr"]).X_
@@ -60,10 +59,10 @@ def test_pipeline_with_float64_input(small_digits):
     assert pipe.predict(X64[:7]).shape == (7,)
 
 
-def test_float32_input_reaches_the_net_without_a_copy(small_digits):
+def test_float32_input_reaches_the_net_without_a_copy(small_digits, make_net):
     X, y = small_digits
     assert X.dtype == np.float32 and X.flags.c_contiguous
-    net = make_classifier_net(max_epochs=12, callbacks=[("spy", Spy())])
+    net = make_net(max_epochs=12, callbacks=[("spy", Spy())])
     auto = _quiet(AutoCLR(net, **FAST).fit, X, y)
     seen = _spy(auto).X_
     assert np.shares_memory(seen, X)
@@ -73,9 +72,9 @@ def test_float32_input_reaches_the_net_without_a_copy(small_digits):
 
 
 # -------------------------------------------------------------------- loky
-def test_loky_workers_limit_torch_threads_and_match_serial(small_digits):
+def test_loky_workers_limit_torch_threads_and_match_serial(small_digits, make_net):
     X, y = small_digits
-    net = make_classifier_net(max_epochs=12, callbacks=[("spy", Spy())])
+    net = make_net(max_epochs=12, callbacks=[("spy", Spy())])
     serial = _quiet(cross_validate, AutoCLR(net, **FAST), X, y, cv=2, n_jobs=1)
     par = _quiet(cross_validate, AutoCLR(net, **FAST), X, y, cv=2, n_jobs=2,
                  return_estimator=True)
@@ -93,8 +92,8 @@ SEARCH_SPACE = {"policy": ["triangular", "triangular2", "exp_range"],
                 "net__module__hidden": [8, 16, 32], "step_size_factor": [2, 3]}
 
 
-def _search(X, y, backend=None):
-    net = make_classifier_net(max_epochs=12, batch_size=16)  # enough batches to learn
+def _search(make_net, X, y, backend=None):
+    net = make_net(max_epochs=12, batch_size=16)  # enough batches to learn
     search = RandomizedSearchCV(AutoCLR(net, random_state=0),
                                 SEARCH_SPACE, n_iter=4, cv=2, random_state=0, n_jobs=2)
     if backend is None:
@@ -105,19 +104,19 @@ def _search(X, y, backend=None):
 
 
 @pytest.fixture(scope="module")
-def serial_search(small_digits):
+def serial_search(small_digits, make_net):
     X, y = small_digits
-    return _search(X[:300], y[:300])
+    return _search(make_net, X[:300], y[:300])
 
 
-def test_dask_search_matches_serial(small_digits, serial_search):
+def test_dask_search_matches_serial(small_digits, serial_search, make_net):
     distributed = _require("distributed")
     X, y = small_digits
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
         with distributed.get_task_stream(client) as stream:
-            search = _search(X[:300], y[:300], backend="dask")
+            search = _search(make_net, X[:300], y[:300], backend="dask")
         workers = set(client.scheduler_info()["workers"])
     # the 4 candidates x 2 folds really ran as tasks on the cluster (joblib batches
     # several fits into one task)
@@ -131,19 +130,19 @@ def test_dask_search_matches_serial(small_digits, serial_search):
     assert len(set(serial_search.cv_results_["mean_test_score"])) > 1
 
 
-def test_threading_search_matches_serial(small_digits, serial_search):
+def test_threading_search_matches_serial(small_digits, serial_search, make_net):
     # fits in threads of one process, as on dask with processes=False: one fit's
     # predict must not draw from torch's global RNG while another fit is seeding it
     X, y = small_digits
-    search = _search(X[:300], y[:300], backend="threading")
+    search = _search(make_net, X[:300], y[:300], backend="threading")
     assert search.best_params_ == serial_search.best_params_
     np.testing.assert_array_equal(search.cv_results_["mean_test_score"],
                                   serial_search.cv_results_["mean_test_score"])
 
 
-def test_predict_leaves_torch_global_rng_alone(small_digits):
+def test_predict_leaves_torch_global_rng_alone(small_digits, make_net):
     X, y = small_digits
-    auto = _quiet(AutoCLR(make_classifier_net(max_epochs=12), **FAST).fit, X, y)
+    auto = _quiet(AutoCLR(make_net(max_epochs=12), **FAST).fit, X, y)
     state = torch.get_rng_state()
     auto.predict(X)
     auto.predict_proba(X[:10])
@@ -151,15 +150,15 @@ def test_predict_leaves_torch_global_rng_alone(small_digits):
     assert torch.equal(torch.get_rng_state(), state)
 
 
-def test_loky_search_matches_serial(small_digits, serial_search):
+def test_loky_search_matches_serial(small_digits, serial_search, make_net):
     X, y = small_digits
-    search = _search(X[:300], y[:300], backend="loky")  # n_jobs=2 worker processes
+    search = _search(make_net, X[:300], y[:300], backend="loky")  # n_jobs=2 worker processes
     assert search.best_params_ == serial_search.best_params_
     np.testing.assert_array_equal(search.cv_results_["mean_test_score"],
                                   serial_search.cv_results_["mean_test_score"])
 
 
-def test_ray_search_matches_serial(small_digits, serial_search):
+def test_ray_search_matches_serial(small_digits, serial_search, make_net):
     ray = pytest.importorskip("ray", reason="ray is an optional extra (autoclr[ray])")
     from ray.util.joblib import register_ray
 
@@ -167,7 +166,7 @@ def test_ray_search_matches_serial(small_digits, serial_search):
     register_ray()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        search = _search(X[:300], y[:300], backend="ray")
+        search = _search(make_net, X[:300], y[:300], backend="ray")
     finally:
         ray.shutdown()
     assert search.best_params_ == serial_search.best_params_
@@ -175,9 +174,9 @@ def test_ray_search_matches_serial(small_digits, serial_search):
                                   serial_search.cv_results_["mean_test_score"])
 
 
-def test_grid_search_over_net_params_refits_the_best(small_digits):
+def test_grid_search_over_net_params_refits_the_best(small_digits, make_net):
     X, y = small_digits
-    net = make_classifier_net(max_epochs=12)
+    net = make_net(max_epochs=12)
     grid = GridSearchCV(AutoCLR(net, **FAST), {"net__module__hidden": [4, 32]}, cv=2)
     _quiet(grid.fit, X[:300], y[:300])
     assert grid.best_estimator_.net_.module_.net[0].out_features == \

@@ -9,7 +9,6 @@ import pytest
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from conftest import make_classifier_net  # noqa: E402
 
 from autoclr import AutoCLR, RangeTestResult, plot_lr_schedule, plot_range_test  # noqa: E402
 from autoclr._plotting import schedule_lrs  # noqa: E402
@@ -114,9 +113,9 @@ def test_regression_plot_clips_the_blown_up_scores():
 
 
 @pytest.fixture(scope="module")
-def fitted(small_digits):
+def fitted(small_digits, make_net):
     X, y = small_digits
-    net = make_classifier_net(max_epochs=12)
+    net = make_net(max_epochs=12)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return AutoCLR(net, step_size_factor=2, range_test_iter=30,
@@ -140,9 +139,9 @@ def test_schedule_plot_shows_every_batch_lr(fitted):
     assert schedule_lrs(fitted.net_) == pytest.approx(lrs)  # a bare skorch net works too
 
 
-def test_schedule_of_an_unfitted_estimator_is_an_error():
+def test_schedule_of_an_unfitted_estimator_is_an_error(make_net):
     with pytest.raises(ValueError, match="not fitted"):
-        schedule_lrs(AutoCLR(make_classifier_net()))
+        schedule_lrs(AutoCLR(make_net()))
 
 
 def test_missing_matplotlib_gives_an_install_hint(monkeypatch):

@@ -4,23 +4,22 @@ import io
 import sys
 
 import pytest
-from conftest import make_classifier_net
 
 from autoclr import AutoCLR, range_test
 from autoclr._progress import progress_bar
 
 
-def test_range_test_is_silent_by_default(small_digits, capsys):
+def test_range_test_is_silent_by_default(small_digits, capsys, make_net):
     X, y = small_digits
-    range_test(make_classifier_net(), X, y, n_iter=24, random_state=0)
+    range_test(make_net(), X, y, n_iter=24, random_state=0)
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
 
 
-def test_range_test_shows_a_tqdm_bar_with_verbose(small_digits, capsys):
+def test_range_test_shows_a_tqdm_bar_with_verbose(small_digits, capsys, make_net):
     pytest.importorskip("tqdm")
     X, y = small_digits
-    result = range_test(make_classifier_net(), X, y, n_iter=24, random_state=0,
+    result = range_test(make_net(), X, y, n_iter=24, random_state=0,
                         verbose=1)
     err = capsys.readouterr().err
     assert "range test" in err and f"{len(result.lrs)}/24" in err
@@ -56,9 +55,9 @@ def test_plain_fallback_reports_an_early_stop(monkeypatch):
 
 
 def test_estimator_verbose_shows_progress_and_keeps_the_epoch_table(small_digits,
-                                                                    capsys):
+                                                                    capsys, make_net):
     X, y = small_digits
-    net = make_classifier_net(max_epochs=12, verbose=1)
+    net = make_net(max_epochs=12, verbose=1)
     AutoCLR(net, step_size_factor=2, range_test_iter=20, random_state=0,
             verbose=1).fit(X, y)
     captured = capsys.readouterr()

@@ -8,7 +8,6 @@ import pytest
 import torch
 from skorch.callbacks import Callback, Checkpoint, EarlyStopping, Freezer, GradientNormClipping
 from skorch.dataset import Dataset as SkorchDataset
-from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from autoclr import AutoCLR, range_test
@@ -187,7 +186,7 @@ def test_reporting_callbacks_do_not_record_the_throwaway_run(small_digits, make_
     assert list(tmp_path.iterdir()) == []  # no checkpoint of the range test
 
 
-def test_accelerate_net_works_end_to_end(small_digits):
+def test_accelerate_net_works_end_to_end(small_digits, make_net):
     accelerate = pytest.importorskip("accelerate")
     from skorch import NeuralNetClassifier
     from skorch.hf import AccelerateMixin
@@ -196,10 +195,8 @@ def test_accelerate_net_works_end_to_end(small_digits):
         pass
 
     X, y = small_digits
-    net = AcceleratedNet(MLP, module__n_features=64, module__n_outputs=10,
-                         criterion=nn.CrossEntropyLoss, optimizer=torch.optim.SGD,
-                         optimizer__momentum=0.9, batch_size=64, max_epochs=6, verbose=0,
-                         accelerator=accelerate.Accelerator(cpu=True))
+    net = make_net(AcceleratedNet, module__hidden=64, max_epochs=6,
+                   accelerator=accelerate.Accelerator(cpu=True))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         auto = AutoCLR(net, range_test_iter=60, random_state=0).fit(X, y)

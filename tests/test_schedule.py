@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import make_classifier_net
+from skorch.callbacks import Callback
 
 from autoclr import AutoCLR, cyclic_lr_callback, plan_cycles
 
@@ -84,10 +84,10 @@ def test_simulated_schedule_matches_the_paper(policy, gamma):
 
 
 @pytest.mark.parametrize("policy", ["triangular", "triangular2", "exp_range"])
-def test_fitted_lr_matches_the_paper_at_every_iteration(small_digits, policy):
+def test_fitted_lr_matches_the_paper_at_every_iteration(small_digits, policy, make_net):
     X, y = small_digits
     # 400 training samples / 50 = 8 batches per epoch; step 8 -> a cycle is 2 epochs
-    net = make_classifier_net(batch_size=50, max_epochs=6)
+    net = make_net(batch_size=50, max_epochs=6)
     auto = AutoCLR(net, base_lr=0.01, max_lr=0.1, step_size=8, policy=policy,
                    gamma=0.99 if policy == "exp_range" else "auto", random_state=0)
     auto.fit(X, y)
@@ -102,9 +102,9 @@ def test_fitted_lr_matches_the_paper_at_every_iteration(small_digits, policy):
     assert paper_lr(len(lrs), 0.01, 0.1, 8, policy, gamma) == pytest.approx(0.01)
 
 
-def test_exp_range_auto_gamma_shrinks_the_amplitude_to_a_tenth(small_digits):
+def test_exp_range_auto_gamma_shrinks_the_amplitude_to_a_tenth(small_digits, make_net):
     X, y = small_digits
-    net = make_classifier_net(batch_size=50, max_epochs=12)
+    net = make_net(batch_size=50, max_epochs=12)
     auto = AutoCLR(net, base_lr=0.01, max_lr=0.1, policy="exp_range", random_state=0).fit(X, y)
     n_iter = auto.cycle_plan_.n_iter
     gamma = 0.1 ** (1 / n_iter)
@@ -120,29 +120,47 @@ def test_exp_range_auto_gamma_shrinks_the_amplitude_to_a_tenth(small_digits):
     (torch.optim.Adam, {}, "betas", (0.9, 0.999)),
     (torch.optim.Adagrad, {}, "lr_decay", 0),
 ])
-def test_momentum_is_never_changed_by_default(small_digits, optimizer, kwargs, key, value):
+def test_momentum_is_never_changed_by_default(small_digits, optimizer, kwargs, key, value,
+                                              make_net):
     # CyclicLR's own default (cycle_momentum=True) would set SGD's momentum to
     # 0.8..0.9 even when it is 0, cycle Adam's beta1 and raise for Adagrad.
     X, y = small_digits
-    net = make_classifier_net(optimizer=optimizer, **kwargs)
+    net = make_net(optimizer=optimizer, **kwargs)
     auto = AutoCLR(net, base_lr=1e-3, max_lr=1e-2, random_state=0).fit(X, y)
     assert auto.net_.optimizer_.param_groups[0][key] == value
 
 
-def test_cycle_momentum_on_request(small_digits):
+class LRAndMomentum(Callback):
+    """Records the LR and the momentum every training batch runs with."""
+
+    def initialize(self):
+        self.seen_ = []
+        return self
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if training:
+            group = net.optimizer_.param_groups[0]
+            self.seen_.append((group["lr"], group["momentum"]))
+
+
+def test_cycle_momentum_on_request(small_digits, make_net):
     X, y = small_digits
-    net = make_classifier_net(optimizer__momentum=0.9)
+    net = make_net(optimizer__momentum=0.9, callbacks=[("rec", LRAndMomentum())])
     auto = AutoCLR(net, base_lr=1e-3, max_lr=1e-2, step_size=3, cycle_momentum=True,
                    random_state=0).fit(X, y)
-    momentum = auto.net_.optimizer_.param_groups[0]["momentum"]
-    assert 0.85 * 0.9 - 1e-9 <= momentum <= 0.9 + 1e-9
+    lrs, momenta = np.array(dict(auto.net_.callbacks_)["rec"].seen_).T
+    assert len(lrs) == auto.cycle_plan_.n_iter
+    # the momentum cycles against the LR, from m = 0.9 at base_lr to 0.85 m at max_lr
+    expected = 0.9 - (0.9 - 0.85 * 0.9) * (lrs - 1e-3) / (1e-2 - 1e-3)
+    np.testing.assert_allclose(momenta, expected, rtol=1e-9)
+    assert momenta.min() == pytest.approx(0.85 * 0.9) and momenta.max() == pytest.approx(0.9)
 
 
-def test_cycle_momentum_needs_momentum(small_digits):
+def test_cycle_momentum_needs_momentum(small_digits, make_net):
     X, y = small_digits
-    net = make_classifier_net(optimizer__momentum=0.0)
+    net = make_net(optimizer__momentum=0.0)
     with pytest.raises(ValueError, match="momentum is 0"):
         AutoCLR(net, base_lr=1e-3, max_lr=1e-2, cycle_momentum=True).fit(X, y)
     with pytest.raises(ValueError, match="momentum or betas"):
-        AutoCLR(make_classifier_net(optimizer=torch.optim.Adagrad),
+        AutoCLR(make_net(optimizer=torch.optim.Adagrad),
                 base_lr=1e-3, max_lr=1e-2, cycle_momentum=True).fit(X, y)

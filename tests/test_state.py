@@ -11,12 +11,10 @@ import joblib
 import numpy as np
 import pytest
 import torch
-from conftest import make_classifier_net
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils.validation import check_is_fitted
-from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring
 from torch import nn
 
@@ -53,10 +51,8 @@ def interrupt_after():
     InterruptAfter.calls, InterruptAfter.stop_at = 0, None
 
 
-def small_net(**kwargs):
-    params = dict(module__hidden=16, batch_size=32, max_epochs=4, train_split=None)
-    params.update(kwargs)
-    return make_classifier_net(**params)
+#: a small, quick net: batches of 32, 4 epochs, no validation split
+SMALL = dict(module__hidden=16, batch_size=32, max_epochs=4, train_split=None)
 
 
 def net_state(net):
@@ -71,10 +67,11 @@ def data(small_digits):
 
 
 # ------------------------------------------------------------ Ctrl-C
-def test_ctrl_c_in_the_range_test_propagates_and_leaves_nothing(data, interrupt_after):
+def test_ctrl_c_in_the_range_test_propagates_and_leaves_nothing(data, interrupt_after,
+                                                                make_net):
     X, y = data
-    net = make_classifier_net(module=InterruptAfter, batch_size=32, max_epochs=4,
-                              train_split=None)
+    net = make_net(module=InterruptAfter, batch_size=32, max_epochs=4,
+                   train_split=None)
     before = net_state(net)
     auto = AutoCLR(net, range_test_iter=40, random_state=0)
     interrupt_after(10)  # inside the range test (40 iterations)
@@ -93,10 +90,11 @@ def test_ctrl_c_in_the_range_test_propagates_and_leaves_nothing(data, interrupt_
     assert net_state(net) == before
 
 
-def test_ctrl_c_in_the_final_fit_is_swallowed_by_skorch_and_documented(data, interrupt_after):
+def test_ctrl_c_in_the_final_fit_is_swallowed_by_skorch_and_documented(data, interrupt_after,
+                                                                        make_net):
     X, y = data
-    net = make_classifier_net(module=InterruptAfter, batch_size=32, max_epochs=4,
-                              train_split=None)
+    net = make_net(module=InterruptAfter, batch_size=32, max_epochs=4,
+                   train_split=None)
     before = net_state(net)
     auto = AutoCLR(net, range_test_iter=40, step_size=10, random_state=0)
     # count the range test's forward calls (suggest runs the same range test),
@@ -127,14 +125,12 @@ def test_ctrl_c_in_the_final_fit_is_swallowed_by_skorch_and_documented(data, int
 # ------------------------------------------------------------ the user's net
 @pytest.mark.parametrize("failing", [False, True], ids=["success", "failure"])
 @pytest.mark.parametrize("method", ["fit", "suggest"])
-def test_user_net_is_bit_for_bit_unchanged(data, method, failing):
+def test_user_net_is_bit_for_bit_unchanged(data, method, failing, make_net):
     X, y = data
     module = MLP(n_features=64, n_outputs=10, hidden=16)
     callback = EpochScoring("accuracy", on_train=True, name="train_acc")
-    net = NeuralNetClassifier(module, criterion=nn.CrossEntropyLoss,
-                              optimizer=torch.optim.SGD, optimizer__momentum=0.9,
-                              batch_size=32, max_epochs=4, train_split=None, verbose=0,
-                              callbacks=[("train_acc", callback)])
+    net = make_net(module=module, batch_size=32, max_epochs=4, train_split=None,
+                   callbacks=[("train_acc", callback)])
     before = net_state(net)
     weights = {k: v.clone() for k, v in module.state_dict().items()}
     cb_vars = dict(vars(callback))
@@ -156,19 +152,19 @@ def test_user_net_is_bit_for_bit_unchanged(data, method, failing):
 
 # ------------------------------------------------------------ determinism and persistence
 @pytest.fixture(scope="module")
-def fitted(small_digits):
+def fitted(small_digits, make_net):
     X, y = small_digits
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return AutoCLR(small_net(), range_test_iter=40, random_state=7).fit(X, y), X, y
+        return AutoCLR(make_net(**SMALL), range_test_iter=40, random_state=7).fit(X, y), X, y
 
 
-def test_same_random_state_same_bounds_and_predictions(fitted):
+def test_same_random_state_same_bounds_and_predictions(fitted, make_net):
     first, X, y = fitted
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        second = AutoCLR(small_net(), range_test_iter=40, random_state=7).fit(X, y)
-        other = AutoCLR(small_net(), range_test_iter=40, random_state=8).fit(X, y)
+        second = AutoCLR(make_net(**SMALL), range_test_iter=40, random_state=7).fit(X, y)
+        other = AutoCLR(make_net(**SMALL), range_test_iter=40, random_state=8).fit(X, y)
     assert (first.base_lr_, first.max_lr_) == (second.base_lr_, second.max_lr_)
     np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
     assert not np.array_equal(first.predict_proba(X), other.predict_proba(X))
@@ -199,7 +195,7 @@ def test_clone_of_a_fitted_one_is_unfitted(fitted):
     assert twin.get_params()["random_state"] == 7
 
 
-def test_fit_leaves_torch_global_state_as_it_was(data):
+def test_fit_leaves_torch_global_state_as_it_was(data, make_net):
     X, y = data
     torch.manual_seed(123)
     rng_state = torch.get_rng_state()
@@ -207,26 +203,26 @@ def test_fit_leaves_torch_global_state_as_it_was(data):
     dtype = torch.get_default_dtype()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        AutoCLR(small_net(), range_test_iter=16, random_state=0).fit(X, y)
+        AutoCLR(make_net(**SMALL), range_test_iter=16, random_state=0).fit(X, y)
     assert torch.equal(torch.get_rng_state(), rng_state)
     assert torch.get_num_threads() == threads
     assert torch.get_default_dtype() == dtype
     # also with a random_state=None fit, which draws its seed from numpy
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        AutoCLR(small_net(), range_test_iter=16).fit(X, y)
+        AutoCLR(make_net(**SMALL), range_test_iter=16).fit(X, y)
     assert torch.equal(torch.get_rng_state(), rng_state)
 
 
 # ------------------------------------------------------------ parallel runs
 @pytest.fixture(scope="module")
-def grid_results(small_digits):
+def grid_results(small_digits, make_net):
     X, y = small_digits
     X, y = X[:240], y[:240]
 
     def run(n_jobs, backend=None):
         search = GridSearchCV(
-            AutoCLR(small_net(max_epochs=2), range_test_iter=16, step_size=4,
+            AutoCLR(make_net(**{**SMALL, "max_epochs": 2}), range_test_iter=16, step_size=4,
                     random_state=0),
             {"policy": ["triangular", "triangular2"]}, cv=2, n_jobs=n_jobs,
             error_score="raise")
@@ -277,8 +273,9 @@ LOADER = textwrap.dedent("""
     import pickle, sys
     import numpy as np
     X = np.random.RandomState(0).rand(40, 4).astype(np.float32)
-    unfitted = pickle.load(open(sys.argv[1], "rb"))
-    print(unfitted.fit(X, np.arange(40) % 2).predict(X).sum())
+    auto = pickle.load(open(sys.argv[1], "rb")).fit(X, np.arange(40) % 2)
+    print(type(auto.net_.module_).__name__, auto.base_lr_, auto.max_lr_, auto.step_size_,
+          len(auto.net_.history), len(auto.predict(X)))
     try:
         pickle.load(open(sys.argv[2], "rb"))
     except AttributeError as exc:
@@ -305,13 +302,16 @@ def test_module_class_from_main_in_another_program(tmp_path):
     load = subprocess.run([sys.executable, "-W", "ignore", "-c", LOADER, str(unfitted),
                            str(fitted)], capture_output=True, timeout=120)
     assert load.returncode == 0, load.stderr.decode()[-2000:]
-    total, message = load.stdout.decode().split("\n", 1)
-    assert 0 <= int(total) <= 40  # the unfitted one fitted and predicted
+    fit, message = load.stdout.decode().split("\n", 1)
+    # the unfitted one, with its __main__ module class and its parameters, fitted and
+    # predicted there: 40 samples in batches of 8 -> step_size 5, one cycle in 2 epochs
+    assert fit == "MyModule 0.01 0.1 5 2 40"
     assert "defined MyModule in its __main__ script" in message
     assert "Define MyModule in an importable module" in message
 
 
-def test_module_class_from_main_that_cannot_travel_says_what_to_do(small_digits, monkeypatch):
+def test_module_class_from_main_that_cannot_travel_says_what_to_do(small_digits, monkeypatch,
+                                                                   make_net):
     """When even the by-value copy fails, the error names the class and the fix."""
     import autoclr._persistence as persistence_module
 
@@ -325,19 +325,18 @@ def test_module_class_from_main_that_cannot_travel_says_what_to_do(small_digits,
 
     MainModule.__module__ = "__main__"
     monkeypatch.setattr(persistence_module, "_cloudpickle", lambda: Refusing)
-    auto = AutoCLR(make_classifier_net(module=MainModule, module__n_features=64,
-                                       module__n_outputs=10))
+    auto = AutoCLR(make_net(module=MainModule, module__n_features=64, module__n_outputs=10))
     with pytest.raises(pickle.PicklingError, match=r"MainModule defined in the __main__ "
                                                    r"script.*importable module"):
         pickle.dumps(auto)
 
 
-def test_pickling_a_main_module_net_leaves_the_estimator_as_it_was():
+def test_pickling_a_main_module_net_leaves_the_estimator_as_it_was(make_net):
     class MainModule(MLP):
         pass
 
     MainModule.__module__ = "__main__"  # as if defined in the user's script
-    net = make_classifier_net(module=MainModule, module__n_features=64, module__n_outputs=10)
+    net = make_net(module=MainModule, module__n_features=64, module__n_outputs=10)
     auto = AutoCLR(net, policy="triangular")
     payload = pickle.dumps(auto)
     assert auto.net is net  # nothing in the estimator was replaced
