@@ -20,6 +20,9 @@ SCORE, LOSS, BOUNDS, ONSET, PLATEAU, DIVERGED = (
     "tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:red")
 
 
+_RULE_NAMES = {"valid_loss": "validation loss", "loss": "loss rule", "net_lr": "net's lr"}
+
+
 def _pyplot():
     try:
         import matplotlib.pyplot as plt
@@ -127,7 +130,8 @@ def plot_range_test(result, ax=None, *, show_loss=True):
         handles.append(ax.axvspan(
             bounds.base_lr, bounds.max_lr, color=BOUNDS, alpha=0.15, lw=0,
             label=f"chosen bounds {bounds.base_lr:.2g} .. {bounds.max_lr:.2g}"
-                  + (" (fallback: loss rule)" if bounds.fallback else "")))
+                  + (f" (fallback: {_RULE_NAMES.get(bounds.method, bounds.method)})"
+                     if bounds.fallback else "")))
         for lr in (bounds.base_lr, bounds.max_lr):
             ax.axvline(lr, color=BOUNDS, lw=1.5)
         for lr, name, ha in ((bounds.base_lr, "base_lr", "right"),

@@ -153,3 +153,17 @@ def test_missing_matplotlib_gives_an_install_hint(monkeypatch):
     _, ax = plt.subplots()
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     assert plot_range_test(_synthetic_result(), ax=ax) is ax
+
+
+def test_the_band_names_the_rule_a_fallback_used():
+    from dataclasses import replace
+
+    result = _synthetic_result()
+    # an accuracy flat at the prior's 0.9 cannot be read; the validation loss can
+    flat = replace(result, scores=np.full(len(result.scores), 0.9), baseline_score=0.9,
+                   valid_losses=1.0 - (result.scores - 0.1))
+    with pytest.warns(UserWarning, match="Falling back to the validation loss"):
+        read = flat.with_bounds("accuracy")
+    assert read.bounds.method == "valid_loss" and read.bounds.fallback
+    band = [p for p in plot_range_test(read).patches if "chosen bounds" in p.get_label()]
+    assert len(band) == 1 and band[0].get_label().endswith("(fallback: validation loss)")
