@@ -11,6 +11,7 @@ import scipy.sparse as sp
 import torch
 from skorch import NeuralNetClassifier, NeuralNetRegressor
 from skorch.callbacks import LRScheduler
+from skorch.dataset import ValidSplit
 from torch import nn
 from torch.utils.data import TensorDataset
 
@@ -121,6 +122,34 @@ CASES = [
      ValueError, r"step_size must be 'auto' or a positive int, got 0\."),
     ("step_size-negative", {"step_size": -4}, {}, "clf", None,
      ValueError, r"step_size must be 'auto' or a positive int, got -4\."),
+    ("n_cycles-zero", {"n_cycles": 0}, {}, "clf", None,
+     ValueError, r"n_cycles must be 'auto' or a positive int or None, got 0\."),
+    ("n_cycles-float", {"n_cycles": 2.5}, {}, "clf", None,
+     ValueError, r"n_cycles must be 'auto' or a positive int or None, got 2\.5\."),
+    ("n_cycles-string", {"n_cycles": "max"}, {}, "clf", None,
+     ValueError, r"n_cycles must be 'auto' or a positive int or None, got 'max'\."),
+    ("n_cycles-does-not-fit", {"n_cycles": 5}, {}, "clf", None,
+     ValueError, r"n_cycles=5 needs 20 epochs .* max_epochs=4 holds 1\."),
+    ("cycle_tol-negative", {"cycle_tol": -0.1}, {}, "clf", None,
+     ValueError, r"cycle_tol must be a float >= 0, got -0\.1\."),
+    ("cycle_monitor-unknown", {"cycle_monitor": "valid_accuracy"}, {}, "clf", None,
+     ValueError, r"cycle_monitor must be one of .*got 'valid_accuracy'\. Did you mean "
+                 r"'valid_acc'\?"),
+    ("cycle_monitor-valid-without-split", {"cycle_monitor": "valid_loss"}, {}, "clf", None,
+     ValueError, r"cycle_monitor='valid_loss' needs a validation split, but the net has "
+                 r"train_split=None"),
+    ("cycle_monitor-valid_acc-regressor", {"cycle_monitor": "valid_acc"},
+     {"train_split": ValidSplit(5)}, "reg", None,
+     ValueError, r"cycle_monitor='valid_acc' needs a classifier; the net is a "
+                 r"NeuralNetRegressor"),
+    ("warm_start-not-bool", {"warm_start": 1}, {}, "clf", None,
+     ValueError, r"warm_start must be True or False, got 1\."),
+    ("one_cycle-with-step_size", {"policy": "one_cycle", "step_size": 8}, {}, "clf", None,
+     ValueError, r"step_size=8 does not apply to policy='one_cycle'"),
+    ("one_cycle-with-step_size_factor", {"policy": "one_cycle", "step_size_factor": 2}, {},
+     "clf", None, ValueError, r"step_size_factor=2 does not apply to policy='one_cycle'"),
+    ("one_cycle-with-auto-n_cycles", {"policy": "one_cycle", "n_cycles": "auto"}, {}, "clf",
+     None, ValueError, r"n_cycles='auto' does not apply to policy='one_cycle'"),
     ("policy-unknown", {"policy": "triangle"}, {}, "clf", None,
      ValueError, r"policy must be one of .*got 'triangle'\. Did you mean 'triangular'\?"),
     ("detection-unknown", {"detection": "acc"}, {}, "clf", None,
