@@ -297,7 +297,7 @@ class CycleEnd(Callback):
             reason = "n_cycles" if plan.stop == "n_cycles" else "max_epochs"
             why = (f"the n_cycles={plan.n_cycles} asked for were trained"
                    if reason == "n_cycles" else
-                   f"the budget (the net's max_epochs) held {plan.n_cycles} whole "
+                   f"the budget, the net's max_epochs, held {plan.n_cycles} whole "
                    f"cycle(s) of {plan.cycle_iter} iterations")
         else:
             reason = "interrupted"
