@@ -2,15 +2,17 @@
 
 ``AutoCLR(net).fit(X, y)`` runs an LR range test, reads ``base_lr`` and
 ``max_lr`` off the validation curve, and trains the net with
-``torch.optim.lr_scheduler.CyclicLR`` (Smith, 2017).
+``torch.optim.lr_scheduler.CyclicLR`` (Smith, 2017), or one ``OneCycleLR``
+cycle, for whole cycles.
 """
 
+from ._cycles import CycleReport
 from ._detect import Bounds, BoundsWarning, CurveError, accuracy_bounds, detect_bounds, loss_bounds
 from ._estimator import AutoCLR
 from ._suggest import Suggestion
 from ._plotting import plot_lr_schedule, plot_range_test
 from ._range_test import RangeTestResult, range_test
-from ._schedule import CyclePlan, cyclic_lr_callback, plan_cycles
+from ._schedule import CyclePlan, cyclic_lr_callback, one_cycle_callback, plan_cycles
 
 __version__ = "0.1.0"
 
@@ -20,12 +22,14 @@ __all__ = [
     "BoundsWarning",
     "CurveError",
     "CyclePlan",
+    "CycleReport",
     "RangeTestResult",
     "Suggestion",
     "accuracy_bounds",
     "cyclic_lr_callback",
     "detect_bounds",
     "loss_bounds",
+    "one_cycle_callback",
     "plan_cycles",
     "plot_lr_schedule",
     "plot_range_test",

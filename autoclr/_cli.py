@@ -283,8 +283,8 @@ def demo_figure(auto, baseline, path, title):
             f"cyclical LR ({auto.policy})", "fixed lr 0.01")):
         ax_acc.plot(np.arange(1, len(acc) + 1), acc, style, color=color, ms=3,
                     label=f"{name}: {acc[-1]:.3f}")
-    for k in range(1, plan.n_cycles + 1):  # a cycle is 2 * step_size iterations
-        ax_acc.axvline(2 * k * plan.step_size / plan.iterations_per_epoch, color="grey",
+    for k in range(1, plan.n_cycles + 1):  # a cycle is 2 * step_size iterations (one_cycle: all)
+        ax_acc.axvline(k * plan.cycle_iter / plan.iterations_per_epoch, color="grey",
                        alpha=0.3, lw=0.8)
     ax_acc.set(xlabel="epoch (grey lines: ends of cycles)", ylabel="test accuracy",
                ylim=(max(0.0, min(map(min, accs)) - 0.05), 1.0))

@@ -8,8 +8,6 @@ What ``fit`` does before training lives in the suggestion pipeline
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, clone, is_classifier
@@ -18,15 +16,18 @@ from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from ._cycles import CYCLE_TOL, cycle_callbacks, plan_more, run_cycles
 from ._persistence import dump_state, load_state
-from ._schedule import cyclic_lr_callback, exp_range_gamma, momentum_bounds, user_callbacks
-from ._suggest import Suggestion, suggest
-from ._utils import draw_seed, fresh_net, resolve_device, seeded
+from ._schedule import user_callbacks
+from ._suggest import SUGGEST_PARAMS, Suggestion, suggest
+from ._utils import draw_seed, fresh_net, resolve_device
 from ._validation import (
-    check_data_size,
-    check_net,
+    SCHEDULE_PARAMS,
+    check_combinations,
+    check_fit,
     check_param_names,
     check_params,
+    check_warm_start,
     encode_target,
     net_param_hint,
     validate_input,
@@ -47,21 +48,23 @@ class AutoCLR(BaseEstimator):
     ``max_lr`` (at the top of the curve, between where its rise slows and
     where it falls) off the smoothed curve, derives the step
     size from the data and batch size, and fits another fresh copy of ``net``
-    with :class:`torch.optim.lr_scheduler.CyclicLR`, stepped every batch,
-    ending at the end of a cycle. ``fit`` and ``suggest`` never modify the
-    net passed in (``set_params(net__...)`` does, as in any scikit-learn
-    meta-estimator).
+    with :class:`torch.optim.lr_scheduler.CyclicLR` (or one ``OneCycleLR``
+    cycle), stepped every batch, ending at the end of a cycle. ``fit`` and
+    ``suggest`` never modify the net passed in (``set_params(net__...)``
+    does, as in any scikit-learn meta-estimator).
 
     Parameters
     ----------
     net : skorch.NeuralNetClassifier or skorch.NeuralNetRegressor
         The net to train, not initialised or fitted by AutoCLR. Its
-        ``max_epochs`` is the epoch budget: training runs the largest whole
-        number of cycles that fits in it. Its parameters are reachable as
-        ``net__*`` in ``get_params``/``set_params`` (and so in grid searches).
-    policy : {"triangular", "triangular2", "exp_range"}, default="triangular2"
-        Cyclical policy (``CyclicLR``'s ``mode``): constant amplitude, halved
-        each cycle, or multiplied by ``gamma`` every iteration.
+        ``max_epochs`` is the epoch budget (see ``n_cycles``). Its parameters
+        are reachable as ``net__*`` in ``get_params``/``set_params`` (and so
+        in grid searches).
+    policy : {"triangular", "triangular2", "exp_range", "one_cycle"}, default="triangular2"
+        ``"one_cycle"``: one cycle over the whole budget with ``OneCycleLR``,
+        from ``base_lr`` up to ``max_lr`` and down to ``base_lr / 1e4`` (see
+        the user guide). The others are ``CyclicLR``'s ``mode``: constant
+        amplitude, halved each cycle, or multiplied by ``gamma`` every iteration.
     base_lr, max_lr : float, default=None
         Bounds of the cycle. When both are given the range test is skipped.
         When only one is given the range test still runs and detects the
@@ -77,6 +80,23 @@ class AutoCLR(BaseEstimator):
         Half a cycle in epochs, in [2, 10]. ``"auto"``: the largest factor
         that fits three cycles into the net's ``max_epochs``
         (``max_epochs // 6``, clipped to [2, 10]).
+    n_cycles : None, "auto" or int, default=None
+        Training length. ``None``: as many whole cycles as fit in the net's
+        ``max_epochs``. An int: that many (an error if they do not fit).
+        ``"auto"``: stop at the first cycle end, from the third on, where
+        ``cycle_monitor`` improved by less than ``cycle_tol`` on the best
+        earlier cycle end; ``max_epochs`` is the cap (usually 3 cycles with
+        ``step_size_factor="auto"``: set the factor to leave room).
+    cycle_monitor : {"auto", "valid_loss", "valid_acc", "train_loss"}, default="auto"
+        Score read at cycle ends. ``"auto"``: ``valid_loss`` on the net's own
+        ``train_split``, or ``train_loss`` when it is ``None``.
+    cycle_tol : float, default=0.01
+        Relative improvement of ``cycle_monitor`` that earns another cycle
+        under ``n_cycles="auto"``.
+    warm_start : bool, default=False
+        When fitted, ``fit`` trains ``net_`` further (``n_cycles`` and the
+        net's ``max_epochs`` again) at the same bounds and step size, the
+        schedule continuing, without a new range test.
     gamma : float or "auto", default="auto"
         Per-iteration amplitude decay for ``policy="exp_range"``, in (0, 1].
         ``"auto"``: the amplitude shrinks to 10 % over the whole fit.
@@ -133,7 +153,12 @@ class AutoCLR(BaseEstimator):
     suggestion_ : Suggestion
         Everything above in one object; printed when ``verbose >= 1``.
     cycle_plan_ : CyclePlan
-        Step size, iterations per epoch, cycles and epochs of the fit.
+        Step size, iterations per epoch, cycles and epochs planned (the cap
+        for ``n_cycles="auto"``) for the last fit.
+    n_cycles_run_, stop_reason_ : int, str
+        Whole cycles trained and why training stopped (``cycle_report_``).
+    cycle_report_ : CycleReport
+        Those, the scores at cycle ends and the reason in words.
     classes_ : ndarray
         Class labels (classifiers).
     n_features_in_ : int
@@ -155,32 +180,17 @@ class AutoCLR(BaseEstimator):
     gradient clipping; see :func:`~autoclr.range_test` for which callback
     hooks run).
 
-    **Hard range-test curves.**
+    **Hard range-test curves** (a loss diverging at once: one retry from a
+    1000-fold lower range; no rise of the score, or none above the class
+    prior: the validation loss, then the loss rule; none readable: the net's
+    ``lr``; a non-finite first loss: an error) are
+    handled as the user guide describes, with a :class:`~autoclr.BoundsWarning`.
+    Bounds read off the curve lie inside the tested range, ``base_lr`` below ``max_lr``.
 
-    - The loss diverges at the first iterations (the range test stopped on a
-      diverging or NaN loss within its first quarter, or too early to be
-      read): ``lr_range`` starts too high. AutoCLR retries *once* with the
-      range lowered 1000-fold (from ``low / 1000`` to the LR where it
-      diverged), with a :class:`~autoclr.BoundsWarning`; ``range_test_``
-      is the retried test. If that diverges too, ``fit`` raises a
-      ``ValueError`` telling to start ``lr_range`` lower or to check the net
-      and data.
-    - No rise of the validation score (an untrainable problem, random
-      labels, or on imbalanced data no rise above the majority class): a
-      :class:`~autoclr.BoundsWarning` says no onset was found and the
-      validation loss is read instead, then the loss rule
-      (``range_test_.bounds.fallback`` is True). For classifiers a rise must
-      exceed the sampling noise of an accuracy measured on the validation
-      split.
-    - Neither the score nor the loss can be read: a
-      :class:`~autoclr.BoundsWarning`, and the net's own ``lr`` is used as
-      ``max_lr`` with ``base_lr = lr / 4`` (``bounds.method == "net_lr"``).
-    - A loss that is not finite at the very first iteration, before any
-      update, does not depend on the LR: ``fit`` raises a ``ValueError`` at
-      once (check the criterion, the module's output and the data).
-    - Detected bounds (all but the ``"net_lr"`` fallback above) always lie
-      inside the tested range, ``base_lr`` below
-      ``max_lr``.
+    **Stopping at cycle ends.** A callback of the net that stops training
+    from ``on_epoch_end`` (skorch's ``EarlyStopping``) is held to the end of
+    the cycle, so the LR always ends at its minimum (``stop_reason_ ==
+    "callback"``); the net's callback objects are not changed.
 
     **Interruptions.** See :meth:`fit`: Ctrl-C during the range test
     propagates and leaves the estimator unfitted; during the final fit skorch
@@ -210,6 +220,10 @@ class AutoCLR(BaseEstimator):
         max_lr=None,
         step_size="auto",
         step_size_factor="auto",
+        n_cycles=None,
+        cycle_monitor="auto",
+        cycle_tol=CYCLE_TOL,
+        warm_start=False,
         gamma="auto",
         cycle_momentum=False,
         lr_range=(1e-6, 1.0),
@@ -227,6 +241,10 @@ class AutoCLR(BaseEstimator):
         self.max_lr = max_lr
         self.step_size = step_size
         self.step_size_factor = step_size_factor
+        self.n_cycles = n_cycles
+        self.cycle_monitor = cycle_monitor
+        self.cycle_tol = cycle_tol
+        self.warm_start = warm_start
         self.gamma = gamma
         self.cycle_momentum = cycle_momentum
         self.lr_range = lr_range
@@ -275,31 +293,11 @@ class AutoCLR(BaseEstimator):
     # ------------------------------------------------------------------- fit
     def _prepare(self, X, y):
         """Check parameters and input before any training; the device to use."""
-        check_net(self.net)
-        params = self.get_params(deep=False)
-        check_params(params)
-        if (self.base_lr is not None and self.max_lr is not None
-                and self.base_lr >= self.max_lr):
-            raise ValueError(
-                f"base_lr must be below max_lr, got base_lr={self.base_lr!r} and "
-                f"max_lr={self.max_lr!r}.")
-        if (self.base_lr is not None and self.max_lr is None
-                and self.base_lr >= self.lr_range[1]):
-            raise ValueError(
-                f"base_lr={self.base_lr!r} is given without max_lr, but the range test "
-                f"only reaches lr_range[1]={self.lr_range[1]!r}, so it cannot find a "
-                "max_lr above it. Raise lr_range's high bound, or give max_lr too.")
-        if self.cycle_momentum:
-            momentum_bounds(self.net)  # raises now, before any training
-        X, y = validate_input(self, X, y, reset=True)
-        self._y_1d = y is not None and np.ndim(y) == 1
-        y_enc = encode_target(self, y)
-        check_data_size(len(X), self.valid_size, self.base_lr is None or self.max_lr is None)
+        X, y_enc = check_fit(self, X, y)
         return resolve_device(self.device, self.net), X, y_enc
 
     def _suggest(self, X, y_enc, device, seed, fit_params):
-        own = {k: v for k, v in self.get_params(deep=False).items()
-               if k not in ("net", "gamma", "cycle_momentum", "random_state")}
+        own = {k: v for k, v in self.get_params(deep=False).items() if k in SUGGEST_PARAMS}
         return suggest(self.net, X, y_enc, **own, seed=seed, fit_params=fit_params)
 
     def suggest(self, X, y=None, **fit_params):
@@ -347,7 +345,12 @@ class AutoCLR(BaseEstimator):
         *is* fitted, with ``net_`` holding the net as it stopped (its
         ``history`` says how far it got, and the LR did not end at the end of
         a cycle). Call ``fit`` again to train from scratch.
+
+        With ``warm_start=True`` a fitted estimator trains ``net_`` further
+        instead, on ``X`` and ``y`` with the features and classes of its first fit.
         """
+        if self.warm_start and hasattr(self, "net_"):
+            return self._fit_more(X, y, **fit_params)
         self._reset_fitted()
         try:
             return self._fit(X, y, **fit_params)
@@ -366,15 +369,10 @@ class AutoCLR(BaseEstimator):
         suggestion = self._suggest(X, y_enc, device, seed, fit_params)
         if self.verbose:
             print(suggestion, flush=True)
-        plan = suggestion.plan
-        gamma = exp_range_gamma(plan.n_iter) if self.gamma == "auto" else self.gamma
-        net = fresh_net(self.net, device=device, max_epochs=plan.n_epochs)
-        momentum = momentum_bounds(net) if self.cycle_momentum else {}
-        callback = cyclic_lr_callback(
-            suggestion.base_lr, suggestion.max_lr, plan.step_size, policy=self.policy,
-            gamma=gamma, cycle_momentum=bool(self.cycle_momentum), **momentum)
+        net = fresh_net(self.net, device=device, max_epochs=suggestion.plan.n_epochs)
         net.set_params(
-            callbacks=user_callbacks(net) + [("autoclr_cyclic_lr", callback)],
+            callbacks=user_callbacks(net) + cycle_callbacks(
+                net, suggestion, gamma=self.gamma, cycle_momentum=self.cycle_momentum),
             lr=suggestion.base_lr,
             iterator_train__generator=torch.Generator().manual_seed(seed),
             # a DataLoader without a generator draws from torch's global RNG; in
@@ -384,22 +382,34 @@ class AutoCLR(BaseEstimator):
         )
         if not self.verbose:
             net.set_params(verbose=0)
-        with seeded(seed, device):
-            net.initialize()
-            net.partial_fit(X, y_enc, **fit_params)
-        steps = getattr(dict(net.callbacks_)["autoclr_cyclic_lr"], "batch_idx_", 0)
-        if steps < plan.n_iter:
-            warnings.warn(
-                f"Training stopped after {steps} of {plan.n_iter} iterations, in epoch "
-                f"{len(net.history)} of {plan.n_epochs} (interrupted, or stopped early "
-                "by a callback): the LR did not end at the end of a cycle. net_ holds "
-                "the net as it stopped.", UserWarning, stacklevel=3)
-        self.net_ = net
         self.suggestion_ = suggestion
         self.range_test_ = suggestion.range_test
         self.base_lr_, self.max_lr_ = suggestion.base_lr, suggestion.max_lr
-        self.step_size_ = plan.step_size
-        self.cycle_plan_ = plan
+        self.step_size_ = suggestion.plan.step_size
+        self._schedule_params = {k: getattr(self, k) for k in SCHEDULE_PARAMS}
+        return self._train(net, X, y_enc, suggestion.plan, seed, device, fit_params)
+
+    def _fit_more(self, X, y, **fit_params):
+        """``warm_start``: more cycles of the fitted schedule on ``net_``, no range test."""
+        params = self.get_params(deep=False)
+        check_params(params)
+        check_combinations(params)
+        check_warm_start(params, self._schedule_params)
+        X, y = validate_input(self, X, y, reset=False)
+        y_enc = encode_target(self, y, reset=False)
+        plan = plan_more(self.net_, X, y_enc, self.net.max_epochs, step_size=self.step_size_,
+                         n_cycles=self.n_cycles, policy=self.policy)
+        return self._train(self.net_, X, y_enc, plan, draw_seed(self.random_state),
+                           self.net_.device, fit_params)
+
+    def _train(self, net, X, y_enc, plan, seed, device, fit_params):
+        report = run_cycles(net, X, y_enc, plan, seed=seed, device=device,
+                            monitor=self.cycle_monitor, tol=self.cycle_tol,
+                            fit_params=fit_params)
+        if self.verbose:
+            print(f"AutoCLR: {report}", flush=True)
+        self.net_, self.cycle_plan_, self.cycle_report_ = net, plan, report
+        self.n_cycles_run_, self.stop_reason_ = report.n_cycles, report.stop_reason
         return self
 
     # ------------------------------------------------------------ prediction

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._schedule import ONE_CYCLE_FINAL_DIV_FACTOR
+
 __all__ = ["plot_range_test", "plot_lr_schedule", "schedule_lrs"]
 
 _INSTALL_HINT = (
@@ -193,8 +195,32 @@ def schedule_lrs(estimator):
     return np.asarray([lr for epoch in per_epoch for lr in epoch], dtype=float)
 
 
+def _schedule_title(estimator, plan, n_iter):
+    """The schedule plot's title and the iterations where a cycle ends inside it."""
+    report = getattr(estimator, "cycle_report_", None)
+    n_cycles = plan.n_cycles if report is None else report.n_cycles
+    n_epochs = plan.n_epochs if report is None else report.n_epochs
+    stopped = ""
+    if report is not None and report.stop_reason in ("no_improvement", "callback"):
+        stopped = f", stopped early ({report.stop_reason})"
+    if plan.policy == "one_cycle":
+        ends = report.cycle_ends if report is not None else ()
+        end_lr = getattr(estimator, "base_lr_", 0.0) / ONE_CYCLE_FINAL_DIV_FACTOR
+        title = (f"one_cycle schedule: {n_cycles} cycle(s) over {n_iter} iterations, "
+                 f"{n_epochs} epochs, down to {end_lr:.2g}")
+    else:
+        ends = range(plan.cycle_iter, n_iter + 1, plan.cycle_iter)
+        title = (f"{plan.policy} schedule: {n_cycles} cycle(s) of 2 x {plan.step_size} "
+                 f"iterations, {n_epochs} epochs{stopped}")
+    return title, [end for end in ends if end < n_iter]
+
+
 def plot_lr_schedule(estimator, ax=None):
     """Draw the learning rate of every batch of a fitted AutoCLR.
+
+    Any policy, ``"one_cycle"`` included: the LRs are those the fit recorded.
+    Thin grey lines mark the cycle ends; the title says the cycles trained
+    and, when training stopped before the budget, why.
 
     Parameters
     ----------
@@ -218,11 +244,9 @@ def plot_lr_schedule(estimator, ax=None):
         ax.axhline(top, color="grey", ls="--", lw=1, label=f"max_lr {top:.2g}")
     title = "cyclical learning rate"
     if plan is not None:
-        for k in range(1, plan.n_cycles):
-            ax.axvline(k * 2 * plan.step_size, color="grey", alpha=0.3, lw=0.8)
-        policy = getattr(estimator, "policy", "")
-        title = (f"{policy} schedule: {plan.n_cycles} cycle(s) of 2 x {plan.step_size} "
-                 f"iterations, {plan.n_epochs} epochs")
+        title, ends = _schedule_title(estimator, plan, len(lrs))
+        for end in ends:
+            ax.axvline(end, color="grey", alpha=0.3, lw=0.8)
     ax.set_xlim(0, len(lrs) + 1)
     ax.set_xlabel("training iteration (batch)")
     ax.set_ylabel("learning rate")

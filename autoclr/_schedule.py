@@ -1,25 +1,44 @@
-"""The cyclical schedule: step size, training length and the skorch callback.
+"""The schedule: step size, training length and the skorch LR callback.
 
-The schedule itself is :class:`torch.optim.lr_scheduler.CyclicLR`, driven
-per batch by :class:`skorch.callbacks.LRScheduler`; this module only picks
-its arguments.
+The schedule itself is :class:`torch.optim.lr_scheduler.CyclicLR` (or
+:class:`~torch.optim.lr_scheduler.OneCycleLR` for ``policy="one_cycle"``),
+driven per batch by :class:`skorch.callbacks.LRScheduler`; this module only
+picks its arguments, and makes the schedule resume where the previous fit of
+the same net ended (a warm start continues the cycles).
 """
 
 from __future__ import annotations
 
 import inspect
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from skorch.callbacks import LRScheduler
-from torch.optim.lr_scheduler import CyclicLR
+from torch.optim.lr_scheduler import CyclicLR, OneCycleLR
 
 from ._utils import is_int, iterations_per_epoch, warn
 
-__all__ = ["CyclePlan", "plan_cycles", "cyclic_lr_callback", "momentum_bounds",
-           "user_callbacks", "POLICIES"]
+__all__ = ["CyclePlan", "plan_cycles", "cyclic_lr_callback", "one_cycle_callback",
+           "CycleScheduler", "momentum_bounds", "user_callbacks", "trained_iterations",
+           "POLICIES", "CYCLIC_POLICIES"]
 
-POLICIES = ("triangular", "triangular2", "exp_range")
+#: CyclicLR's modes
+CYCLIC_POLICIES = ("triangular", "triangular2", "exp_range")
+#: every policy: CyclicLR's modes and a single OneCycleLR cycle over the budget
+POLICIES = (*CYCLIC_POLICIES, "one_cycle")
+#: ``policy="one_cycle"``: fraction of the iterations spent rising to max_lr
+#: (OneCycleLR's own default)
+ONE_CYCLE_PCT_START = 0.3
+#: ``policy="one_cycle"``: the last LR is ``base_lr / ONE_CYCLE_FINAL_DIV_FACTOR``.
+#: OneCycleLR's own default, 1e4: the final phase anneals to several orders of
+#: magnitude below where the range test saw learning start (Smith's
+#: "annihilation"); fastai uses 1e5.
+ONE_CYCLE_FINAL_DIV_FACTOR = 1e4
+#: ``policy="one_cycle"``: the shape of both phases (OneCycleLR's own default)
+ONE_CYCLE_ANNEAL = "cos"
+#: how ``n_cycles`` ends training: "max_epochs" (``None``: as many whole cycles
+#: as fit), "n_cycles" (an int), "auto" (when another cycle no longer helps)
+STOP_RULES = ("max_epochs", "n_cycles", "auto")
 #: cycles the paper asks for at least
 MIN_CYCLES = 3
 #: allowed range of step_size / iterations per epoch
@@ -44,6 +63,15 @@ class CyclePlan:
         Epochs trained (``max_epochs`` of the fitted net).
     n_iter : int
         Iterations trained, ``n_epochs * iterations_per_epoch``.
+    stop : {"max_epochs", "n_cycles", "auto"}
+        How training ends: after the budget's whole cycles, after
+        ``n_cycles`` (an int), or at the first cycle end where another cycle
+        no longer helps (``n_cycles="auto"``; ``n_cycles`` is then the cap).
+    cycle_iter : int
+        Iterations of one cycle: ``2 * step_size``; ``n_iter`` for
+        ``policy="one_cycle"``, whose single cycle spans the whole fit.
+    policy : str
+        The policy planned for.
     """
 
     step_size: int
@@ -52,9 +80,17 @@ class CyclePlan:
     n_cycles: int
     n_epochs: int
     n_iter: int
+    stop: str = "max_epochs"
+    cycle_iter: int = field(default=0)
+    policy: str = "triangular2"
+
+    def __post_init__(self):
+        if not self.cycle_iter:
+            object.__setattr__(self, "cycle_iter", 2 * self.step_size)
 
 
-def plan_cycles(n_train, batch_size, max_epochs, *, step_size="auto", factor="auto"):
+def plan_cycles(n_train, batch_size, max_epochs, *, step_size="auto", factor="auto",
+                n_cycles=None, policy="triangular2", min_cycles=MIN_CYCLES):
     """Choose the step size and a training length that ends at the end of a cycle.
 
     Parameters
@@ -70,7 +106,22 @@ def plan_cycles(n_train, batch_size, max_epochs, *, step_size="auto", factor="au
     factor : "auto" or int, default="auto"
         Step size in epochs, in [2, 10]. ``"auto"`` takes the largest factor
         that still fits three whole cycles into ``max_epochs``
-        (``max_epochs // 6``, clipped to [2, 10]).
+        (``max_epochs // 6``, clipped to [2, 10]), or ``n_cycles`` of them
+        when that is an int.
+    n_cycles : None, "auto" or int, default=None
+        ``None``: as many whole cycles as fit in ``max_epochs``. An int:
+        exactly that many (a ``ValueError`` when they do not fit). ``"auto"``:
+        as ``None``, and the plan's ``stop`` says that training may end at an
+        earlier cycle end (``n_cycles`` is then the cap).
+    policy : str, default="triangular2"
+        ``"one_cycle"`` plans a single cycle over the whole budget
+        (``max_epochs`` epochs; ``step_size`` is then the rising part,
+        ``ONE_CYCLE_PCT_START`` of the iterations); the other policies plan
+        cycles of ``2 * step_size`` iterations.
+    min_cycles : int, default=3
+        Warn when the budget leaves room for fewer cycles than this (the
+        paper's minimum); not for an int ``n_cycles``, which is the user's
+        choice.
 
     Returns
     -------
@@ -88,37 +139,51 @@ def plan_cycles(n_train, batch_size, max_epochs, *, step_size="auto", factor="au
         not fit in ``max_epochs`` raises a ``ValueError``.
     """
     ipe = iterations_per_epoch(n_train, batch_size)
+    if policy == "one_cycle":
+        n_iter = int(max_epochs * ipe)
+        step = max(1, round(ONE_CYCLE_PCT_START * n_iter))
+        return CyclePlan(step_size=step, iterations_per_epoch=ipe, factor=step / ipe,
+                         n_cycles=1, n_epochs=int(max_epochs), n_iter=n_iter,
+                         stop="max_epochs", cycle_iter=n_iter, policy=policy)
+    exact, auto = is_int(n_cycles), n_cycles == "auto"
     if step_size == "auto":
         if factor == "auto":
-            factor = int(min(max(max_epochs // (2 * MIN_CYCLES), FACTOR_RANGE[0]),
+            wanted = n_cycles if exact else MIN_CYCLES
+            factor = int(min(max(max_epochs // (2 * wanted), FACTOR_RANGE[0]),
                              FACTOR_RANGE[1]))
         if 2 * factor <= max_epochs:
             step = int(factor * ipe)
-            n_cycles = max_epochs // (2 * factor)
-            n_epochs = int(n_cycles * 2 * factor)
+            fit = max_epochs // (2 * factor)
         else:
             # not even one cycle of 2 x factor epochs fits: one cycle over the
             # whole budget (a warning follows), never more epochs than max_epochs
             step = max(1, (max_epochs * ipe) // 2)
             factor = step / ipe
-            n_cycles = 1
-            n_epochs = math.ceil(2 * step / ipe)
+            fit = 1
     else:
         step = int(step_size)
         factor = step / ipe
-        n_cycles = (max_epochs * ipe) // (2 * step)
-        if n_cycles < 1:
+        fit = (max_epochs * ipe) // (2 * step)
+        if fit < 1:
             raise ValueError(
                 f"step_size={step} needs {2 * step} iterations for one cycle, but the "
                 f"net's max_epochs={max_epochs} allows {max_epochs * ipe} "
                 f"({ipe} per epoch). Lower step_size or raise max_epochs.")
-        n_epochs = math.ceil(n_cycles * 2 * step / ipe)
-    if n_cycles < MIN_CYCLES:
+    if exact and n_cycles > fit:
+        raise ValueError(
+            f"n_cycles={n_cycles} needs {math.ceil(n_cycles * 2 * step / ipe)} epochs "
+            f"(cycles of 2 x {step} iterations, {ipe} per epoch), but the net's "
+            f"max_epochs={max_epochs} holds {fit}. Raise the net's max_epochs or lower "
+            "n_cycles.")
+    stop = "n_cycles" if exact else "auto" if auto else "max_epochs"
+    n_cycles = n_cycles if exact else fit
+    if not exact and n_cycles < min_cycles:
         warn(
             f"max_epochs={max_epochs} of the net leaves room for {n_cycles} cycle(s) of "
             f"step_size={step} ({factor:g} x {ipe} iterations per epoch); the method "
-            f"needs at least {MIN_CYCLES}. Raise the net's max_epochs to at least "
-            f"{math.ceil(MIN_CYCLES * 2 * step / ipe)} or lower the step size.")
+            f"needs at least {min_cycles}. Raise the net's max_epochs to at least "
+            f"{math.ceil(min_cycles * 2 * step / ipe)} or lower the step size.")
+    n_epochs = math.ceil(n_cycles * 2 * step / ipe)
     return CyclePlan(
         step_size=step,
         iterations_per_epoch=ipe,
@@ -126,6 +191,8 @@ def plan_cycles(n_train, batch_size, max_epochs, *, step_size="auto", factor="au
         n_cycles=int(n_cycles),
         n_epochs=int(n_epochs),
         n_iter=int(n_epochs * ipe),
+        stop=stop,
+        policy=policy,
     )
 
 
@@ -160,12 +227,14 @@ def cyclic_lr_callback(
 
     Returns
     -------
-    skorch.callbacks.LRScheduler
-        Records the LR of each batch in the history under ``"event_lr"``.
+    CycleScheduler
+        skorch's ``LRScheduler``, stepped every batch; records the LR of each
+        batch in the history under ``"event_lr"``; a further fit of the same
+        net continues the cycles where the last one ended.
     """
     if not is_int(step_size):
         raise TypeError(f"step_size must be an int, got {step_size!r}.")
-    return LRScheduler(
+    return CycleScheduler(
         policy=CyclicLR,
         step_every="batch",
         base_lr=float(base_lr),
@@ -177,6 +246,76 @@ def cyclic_lr_callback(
         base_momentum=base_momentum,
         max_momentum=max_momentum,
     )
+
+
+def one_cycle_callback(base_lr, max_lr, total_steps, *, cycle_momentum=False,
+                       base_momentum=0.85, max_momentum=0.95):
+    """Build the skorch callback that runs one ``OneCycleLR`` cycle per fit, per batch.
+
+    The LR starts at ``base_lr`` (``div_factor = max_lr / base_lr``), rises to
+    ``max_lr`` over ``ONE_CYCLE_PCT_START`` of the ``total_steps`` and anneals
+    to ``base_lr / ONE_CYCLE_FINAL_DIV_FACTOR`` at the last iteration, both
+    phases ``ONE_CYCLE_ANNEAL`` shaped.
+
+    Parameters
+    ----------
+    base_lr, max_lr : float
+        Start and peak of the cycle.
+    total_steps : int
+        Iterations of the cycle: the whole fit.
+    cycle_momentum : bool, default=False
+        Passed to ``OneCycleLR`` explicitly (its own default is True), so the
+        optimizer's momentum is never changed without being asked.
+    base_momentum, max_momentum : float
+        Momentum bounds when ``cycle_momentum=True``.
+
+    Returns
+    -------
+    CycleScheduler
+    """
+    if not is_int(total_steps):
+        raise TypeError(f"total_steps must be an int, got {total_steps!r}.")
+    return CycleScheduler(
+        policy=OneCycleLR,
+        step_every="batch",
+        max_lr=float(max_lr),
+        total_steps=int(total_steps),
+        pct_start=ONE_CYCLE_PCT_START,
+        anneal_strategy=ONE_CYCLE_ANNEAL,
+        div_factor=float(max_lr) / float(base_lr),
+        final_div_factor=ONE_CYCLE_FINAL_DIV_FACTOR,
+        three_phase=False,
+        cycle_momentum=bool(cycle_momentum),
+        base_momentum=base_momentum,
+        max_momentum=max_momentum,
+    )
+
+
+class CycleScheduler(LRScheduler):
+    """skorch's ``LRScheduler`` whose schedule resumes where the net's last fit ended.
+
+    skorch positions a resumed scheduler at the number of *epochs* trained;
+    stepped every batch, it must resume at the number of *batches* trained.
+    A ``CyclicLR`` schedule continues (a warm start runs the next cycles of the
+    same schedule); a ``OneCycleLR`` one starts a new cycle with each fit.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        self.batch_idx_ = trained_iterations(net)
+        restart = self.policy_ is OneCycleLR or self.batch_idx_ == 0
+        self.lr_scheduler_ = self.policy_(
+            net.optimizer_, **self.kwargs, last_epoch=-1 if restart else self.batch_idx_ - 1)
+
+
+def trained_iterations(net) -> int:
+    """Training batches in the net's history, a last interrupted epoch included."""
+    total = 0
+    for row in net.history:
+        count = row.get("train_batch_count")
+        if count is None:
+            count = sum(1 for batch in row.get("batches", ()) if "train_loss" in batch)
+        total += count
+    return int(total)
 
 
 def momentum_bounds(net):

@@ -23,15 +23,20 @@ from dataclasses import dataclass, replace
 
 from ._detect import SHORTCUT_RATIO, Bounds, BoundsWarning, CurveError, detect_bounds
 from ._range_test import RangeTestResult, range_test
-from ._schedule import CyclePlan, plan_cycles
-from ._utils import warn
+from ._schedule import MIN_CYCLES, ONE_CYCLE_FINAL_DIV_FACTOR, CyclePlan, plan_cycles
+from ._utils import n_train_samples, warn
 
-__all__ = ["Suggestion", "suggest", "read_bounds", "warn_notes", "n_train_samples"]
+__all__ = ["Suggestion", "suggest", "read_bounds", "warn_notes", "n_train_samples",
+           "SUGGEST_PARAMS"]
 
 #: a range test that diverges within this fraction of its iterations started too high
 EARLY_DIVERGENCE_FRACTION = 0.25
 #: the automatic retry after an early divergence starts this factor lower
 RETRY_LOWER_BY = 1e3
+#: AutoCLR's parameters that :func:`suggest` takes
+SUGGEST_PARAMS = ("policy", "base_lr", "max_lr", "step_size", "step_size_factor", "n_cycles",
+                  "lr_range", "ramp", "range_test_iter", "valid_size", "detection", "device",
+                  "verbose")
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,13 +68,28 @@ class Suggestion:
 
     def __repr__(self) -> str:
         p = self.plan
-        lines = [
-            "AutoCLR suggestion",
-            f"  base_lr={self.base_lr:.2e}  max_lr={self.max_lr:.2e}  "
-            f"step_size={p.step_size} ({p.factor:g} x {p.iterations_per_epoch} "
-            f"iterations/epoch)  policy={self.policy}",
-            f"  training: {p.n_cycles} cycle(s), {p.n_epochs} epochs, {p.n_iter} iterations",
-        ]
+        lines = ["AutoCLR suggestion"]
+        if p.policy == "one_cycle":
+            lines += [
+                f"  base_lr={self.base_lr:.2e}  max_lr={self.max_lr:.2e}  "
+                f"policy={self.policy}",
+                f"  training: 1 cycle over {p.n_iter} iterations ({p.n_epochs} epochs, "
+                f"{p.iterations_per_epoch} iterations/epoch), from base_lr up to max_lr "
+                f"in {p.step_size} and down to {self.base_lr / ONE_CYCLE_FINAL_DIV_FACTOR:.2e}",
+            ]
+        else:
+            upto = "up to " if p.stop == "auto" else ""
+            lines += [
+                f"  base_lr={self.base_lr:.2e}  max_lr={self.max_lr:.2e}  "
+                f"step_size={p.step_size} ({p.factor:g} x {p.iterations_per_epoch} "
+                f"iterations/epoch)  policy={self.policy}",
+                f"  training: {upto}{p.n_cycles} cycle(s), {p.n_epochs} epochs, "
+                f"{p.n_iter} iterations",
+            ]
+            if p.stop == "auto":
+                lines.append(
+                    f"  stop: n_cycles='auto', at the first cycle end from cycle "
+                    f"{MIN_CYCLES} on where the score no longer improves")
         if self.bounds is not None:
             lines.append(f"  why: {self.bounds.explanation}")
         else:
@@ -84,15 +104,6 @@ class Suggestion:
         return "\n".join(lines)
 
     __str__ = __repr__
-
-
-def n_train_samples(net, X, y):
-    """Samples the final fit trains on, after the net's own ``train_split``."""
-    # building the dataset and splitting it read the net, never change it
-    if net.train_split is None:
-        return len(X)
-    train, _ = net.train_split(net.get_dataset(X, y), y)
-    return len(train)
 
 
 def warn_notes(bounds: Bounds) -> None:
@@ -209,8 +220,8 @@ def _size_notes(n, n_train, batch_size, plan):
             "range test and the cycles are counted in those batches.",)
 
 
-def suggest(net, X, y, *, policy, base_lr, max_lr, step_size, step_size_factor, lr_range,
-            ramp, range_test_iter, valid_size, detection, device, seed, verbose,
+def suggest(net, X, y, *, policy, base_lr, max_lr, step_size, step_size_factor, n_cycles,
+            lr_range, ramp, range_test_iter, valid_size, detection, device, seed, verbose,
             fit_params=None) -> Suggestion:
     """Range test, detection, fallbacks and plan: the bounds and step size to use.
 
@@ -220,7 +231,7 @@ def suggest(net, X, y, *, policy, base_lr, max_lr, step_size, step_size_factor, 
     # the plan needs no training: computed first, so its errors come first
     n_train = n_train_samples(net, X, y)
     plan = plan_cycles(n_train, net.batch_size, net.max_epochs, step_size=step_size,
-                       factor=step_size_factor)
+                       factor=step_size_factor, n_cycles=n_cycles, policy=policy)
     notes = _size_notes(len(X), n_train, net.batch_size, plan)
     rt = bounds = None
     if base_lr is None or max_lr is None:

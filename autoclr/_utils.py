@@ -97,6 +97,15 @@ def fresh_net(net, **params):
     return new
 
 
+def n_train_samples(net, X, y):
+    """Samples the final fit trains on, after the net's own ``train_split``."""
+    # building the dataset and splitting it read the net, never change it
+    if net.train_split is None:
+        return len(X)
+    train, _ = net.train_split(net.get_dataset(X, y), y)
+    return len(train)
+
+
 def is_int(value) -> bool:
     """An integer, and not a bool."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)

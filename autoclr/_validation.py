@@ -27,12 +27,14 @@ from skorch.callbacks import LRScheduler
 from skorch.net import NeuralNet
 from torch.utils.data import Dataset
 
+from ._cycles import MONITORS, resolve_monitor
 from ._detect import DETECTORS
-from ._schedule import FACTOR_RANGE, POLICIES, user_callbacks
+from ._schedule import FACTOR_RANGE, POLICIES, momentum_bounds, user_callbacks
 from ._utils import is_int, resolve_device
 
-__all__ = ["PARAMS", "RAMPS", "check_params", "check_net", "check_param_names",
-           "net_param_hint", "validate_input", "encode_target", "check_data_size"]
+__all__ = ["PARAMS", "RAMPS", "check_params", "check_combinations", "check_net",
+           "check_param_names", "net_param_hint", "validate_input", "encode_target",
+           "check_data_size", "check_warm_start", "check_fit", "SCHEDULE_PARAMS"]
 
 #: how the LR rises during the range test
 RAMPS = ("exp", "linear")
@@ -165,6 +167,10 @@ PARAMS = {
     "max_lr": _RATE,
     "step_size": _Number(1, None, integer=True, auto=True),
     "step_size_factor": _Number(*FACTOR_RANGE, integer=True, auto=True),
+    "n_cycles": _Number(1, None, integer=True, auto=True, none=True),
+    "cycle_monitor": _Options(MONITORS),
+    "cycle_tol": _Number(0, None),
+    "warm_start": _Bool(),
     "gamma": _Number(0, 1, closed="right", auto=True),
     "cycle_momentum": _Bool(),
     "lr_range": _LRRange(),
@@ -187,6 +193,49 @@ def check_params(params: dict) -> None:
     for name, value in params.items():
         if name in PARAMS:
             PARAMS[name].check(name, value)
+
+
+def check_combinations(params: dict) -> None:
+    """Checks of AutoCLR's parameters together, and against its net (already checked)."""
+    base_lr, max_lr, policy = params["base_lr"], params["max_lr"], params["policy"]
+    if base_lr is not None and max_lr is not None and base_lr >= max_lr:
+        raise ValueError(
+            f"base_lr must be below max_lr, got base_lr={base_lr!r} and max_lr={max_lr!r}.")
+    if base_lr is not None and max_lr is None and base_lr >= params["lr_range"][1]:
+        raise ValueError(
+            f"base_lr={base_lr!r} is given without max_lr, but the range test only "
+            f"reaches lr_range[1]={params['lr_range'][1]!r}, so it cannot find a max_lr "
+            "above it. Raise lr_range's high bound, or give max_lr too.")
+    if policy == "one_cycle":
+        for name in ("step_size", "step_size_factor"):
+            if params[name] != "auto":
+                raise ValueError(
+                    f"{name}={params[name]!r} does not apply to policy='one_cycle', whose "
+                    "single cycle spans the net's max_epochs; leave it 'auto' and set "
+                    "the length through net__max_epochs.")
+        if params["n_cycles"] not in (None, 1):
+            raise ValueError(
+                f"n_cycles={params['n_cycles']!r} does not apply to policy='one_cycle', "
+                "which trains one cycle over the net's max_epochs; use None (or a "
+                "cyclical policy for several cycles).")
+    resolve_monitor(params["net"], params["cycle_monitor"])
+    if params["cycle_momentum"]:
+        momentum_bounds(params["net"])
+
+
+#: parameters that shape the fitted schedule: a warm start keeps them
+SCHEDULE_PARAMS = ("policy", "base_lr", "max_lr", "step_size", "step_size_factor", "gamma",
+                   "cycle_momentum")
+
+
+def check_warm_start(params: dict, fitted: dict) -> None:
+    """A warm start continues the fitted schedule: its parameters must be unchanged."""
+    for name in SCHEDULE_PARAMS:
+        if params[name] != fitted[name]:
+            raise ValueError(
+                f"warm_start=True continues the fitted schedule, but {name} changed from "
+                f"{fitted[name]!r} to {params[name]!r} since that fit. Restore it, or set "
+                "warm_start=False to fit anew (with a new range test).")
 
 
 def check_net(net) -> None:
@@ -261,9 +310,11 @@ def validate_input(estimator, X, y=None, *, reset):
     """Arrays the scikit-learn way (float32, any dimension); datasets pass as they are.
 
     With ``reset=True`` (``fit``) ``n_features_in_`` is set and ``y`` is
-    required unless ``X`` is a torch ``Dataset`` yielding ``(X, y)``.
+    required unless ``X`` is a torch ``Dataset`` yielding ``(X, y)``; with
+    ``reset=False`` and a ``y`` (a warm start) both are checked against the
+    first fit.
     """
-    if isinstance(X, Dataset) or isinstance(X, torch.Tensor) and not reset:
+    if isinstance(X, Dataset) or isinstance(X, torch.Tensor) and not reset and y is None:
         return X, y
     if reset and y is None:
         raise ValueError(
@@ -273,7 +324,7 @@ def validate_input(estimator, X, y=None, *, reset):
         X = X.detach().cpu().numpy()
     if isinstance(y, torch.Tensor):
         y = y.detach().cpu().numpy()
-    if not reset:
+    if not reset and y is None:
         return validate_data(estimator, X, reset=False, dtype=np.float32,
                              allow_nd=True), None
     n_x, n_y = n_samples(X), n_samples(y)
@@ -282,12 +333,13 @@ def validate_input(estimator, X, y=None, *, reset):
             f"X and y have different lengths: X has {n_x} samples, y has {n_y}. Pass "
             "one target per sample.")
     return validate_data(
-        estimator, X, y, reset=True, dtype=np.float32, allow_nd=True,
+        estimator, X, y, reset=reset, dtype=np.float32, allow_nd=True,
         y_numeric=not is_classifier(estimator.net), multi_output=True)
 
 
-def encode_target(estimator, y):
-    """Class indices (setting ``classes_``) or a float32 target column."""
+def encode_target(estimator, y, *, reset=True):
+    """Class indices (setting ``classes_``; with ``reset=False`` those of the last fit)
+    or a float32 target column."""
     if y is None:
         return None
     if is_classifier(estimator.net):
@@ -301,6 +353,14 @@ def encode_target(estimator, y):
         if y.ndim != 1:
             raise ValueError(
                 f"y must be 1-d class labels for a classifier, got shape {y.shape}.")
+        if not reset:
+            unseen = np.setdiff1d(y, estimator.classes_)
+            if len(unseen):
+                raise ValueError(
+                    f"y has labels not seen in the first fit: {unseen[:5].tolist()!r}. A "
+                    "warm start trains the fitted net further and keeps its classes; set "
+                    "warm_start=False to fit anew.")
+            return np.searchsorted(estimator.classes_, y).astype(np.int64)
         estimator.classes_, y_enc = np.unique(y, return_inverse=True)
         if len(estimator.classes_) < 2:
             raise ValueError(
@@ -325,3 +385,18 @@ def check_data_size(n, valid_size, needs_range_test):
                 f"valid_size={valid_size!r} leaves {n_valid} of n_samples={n} samples to "
                 "score the range test; it needs at least one held-out and one training "
                 "sample. Raise valid_size or pass more samples.")
+
+
+def check_fit(estimator, X, y):
+    """Everything ``AutoCLR.fit`` checks before any training: the net, the
+    parameters alone and together, and the input (``X`` validated, ``y`` encoded)."""
+    check_net(estimator.net)
+    params = estimator.get_params(deep=False)
+    check_params(params)
+    check_combinations(params)
+    X, y = validate_input(estimator, X, y, reset=True)
+    estimator._y_1d = y is not None and np.ndim(y) == 1
+    y_enc = encode_target(estimator, y)
+    check_data_size(len(X), params["valid_size"],
+                    params["base_lr"] is None or params["max_lr"] is None)
+    return X, y_enc

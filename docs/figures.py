@@ -16,7 +16,7 @@ from sklearn.model_selection import train_test_split
 from skorch import NeuralNetClassifier, NeuralNetRegressor
 from torch import nn
 
-from autoclr import cyclic_lr_callback, range_test
+from autoclr import cyclic_lr_callback, one_cycle_callback, range_test
 from autoclr._cli import main as cli_main
 from autoclr.models import MLP
 
@@ -87,10 +87,12 @@ def policy_figure():
         cb = cyclic_lr_callback(1e-3, 6e-3, step, policy=policy, gamma=gamma)
         lrs = cb.simulate(n, optimizer_lr)
         ax.plot(np.arange(n), lrs, style, lw=2, label=policy)
+    lrs = one_cycle_callback(1e-3, 6e-3, n).simulate(n, optimizer_lr)
+    ax.plot(np.arange(n), lrs, "-.", lw=2, label="one_cycle (OneCycleLR)")
     ax.set_xlabel("iteration (step_size = 100)")
     ax.set_ylabel("learning rate")
-    ax.set_title("CyclicLR policies between base_lr=1e-3 and max_lr=6e-3: 3 cycles",
-                 fontsize=11)
+    ax.set_title("Policies between base_lr=1e-3 and max_lr=6e-3 over 600 iterations: "
+                 "3 CyclicLR cycles, or one OneCycleLR cycle", fontsize=11)
     ax.legend()
     ax.grid(alpha=0.3)
     save(fig, "policies.png")

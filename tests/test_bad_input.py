@@ -11,6 +11,7 @@ import scipy.sparse as sp
 import torch
 from skorch import NeuralNetClassifier
 from skorch.callbacks import LRScheduler
+from skorch.dataset import ValidSplit
 from torch import nn
 from torch.utils.data import TensorDataset
 
@@ -112,6 +113,34 @@ CASES = [
      ValueError, r"step_size must be 'auto' or a positive int, got 0\."),
     ("step_size-negative", {"step_size": -4}, {}, "classifier", None,
      ValueError, r"step_size must be 'auto' or a positive int, got -4\."),
+    ("n_cycles-zero", {"n_cycles": 0}, {}, "classifier", None,
+     ValueError, r"n_cycles must be 'auto' or a positive int or None, got 0\."),
+    ("n_cycles-float", {"n_cycles": 2.5}, {}, "classifier", None,
+     ValueError, r"n_cycles must be 'auto' or a positive int or None, got 2\.5\."),
+    ("n_cycles-string", {"n_cycles": "max"}, {}, "classifier", None,
+     ValueError, r"n_cycles must be 'auto' or a positive int or None, got 'max'\."),
+    ("n_cycles-does-not-fit", {"n_cycles": 5}, {}, "classifier", None,
+     ValueError, r"n_cycles=5 needs 20 epochs .* max_epochs=4 holds 1\."),
+    ("cycle_tol-negative", {"cycle_tol": -0.1}, {}, "classifier", None,
+     ValueError, r"cycle_tol must be a float >= 0, got -0\.1\."),
+    ("cycle_monitor-unknown", {"cycle_monitor": "valid_accuracy"}, {}, "classifier", None,
+     ValueError, r"cycle_monitor must be one of .*got 'valid_accuracy'\. Did you mean "
+                 r"'valid_acc'\?"),
+    ("cycle_monitor-valid-without-split", {"cycle_monitor": "valid_loss"}, {}, "classifier", None,
+     ValueError, r"cycle_monitor='valid_loss' needs a validation split, but the net has "
+                 r"train_split=None"),
+    ("cycle_monitor-valid_acc-regressor", {"cycle_monitor": "valid_acc"},
+     {"train_split": ValidSplit(5)}, "regressor", None,
+     ValueError, r"cycle_monitor='valid_acc' needs a classifier; the net is a "
+                 r"NeuralNetRegressor"),
+    ("warm_start-not-bool", {"warm_start": 1}, {}, "classifier", None,
+     ValueError, r"warm_start must be True or False, got 1\."),
+    ("one_cycle-with-step_size", {"policy": "one_cycle", "step_size": 8}, {}, "classifier", None,
+     ValueError, r"step_size=8 does not apply to policy='one_cycle'"),
+    ("one_cycle-with-step_size_factor", {"policy": "one_cycle", "step_size_factor": 2}, {},
+     "classifier", None, ValueError, r"step_size_factor=2 does not apply to policy='one_cycle'"),
+    ("one_cycle-with-auto-n_cycles", {"policy": "one_cycle", "n_cycles": "auto"}, {}, "classifier",
+     None, ValueError, r"n_cycles='auto' does not apply to policy='one_cycle'"),
     ("policy-unknown", {"policy": "triangle"}, {}, "classifier", None,
      ValueError, r"policy must be one of .*got 'triangle'\. Did you mean 'triangular'\?"),
     ("detection-unknown", {"detection": "acc"}, {}, "classifier", None,
@@ -162,7 +191,7 @@ def test_bad_input_is_rejected_before_training(data, auto_kw, net_kw, kind, tran
     if kind == "regressor":
         y = None if y is None else np.asarray(y, dtype=float)
         net_kw = {"module__n_outputs": 1, **net_kw}
-    net = make_net(kind, **COUNTING, **net_kw)
+    net = make_net(kind, **{**COUNTING, **net_kw})
     auto = AutoCLR(net, **{"range_test_iter": 16, "random_state": 0, **auto_kw})
     with pytest.raises(exc, match=match):
         auto.fit(X, y)
