@@ -45,13 +45,11 @@ class AutoCLR(BaseEstimator):
 
     ``fit(X, y)`` runs the LR range test of Smith (2017) on a fresh copy of
     ``net``, reads ``base_lr`` (where the validation score starts to rise) and
-    ``max_lr`` (at the top of the curve, between where its rise slows and
-    where it falls) off the smoothed curve, derives the step
-    size from the data and batch size, and fits another fresh copy of ``net``
-    with :class:`torch.optim.lr_scheduler.CyclicLR` (or one ``OneCycleLR``
-    cycle), stepped every batch, ending at the end of a cycle. ``fit`` and
-    ``suggest`` never modify the net passed in (``set_params(net__...)``
-    does, as in any scikit-learn meta-estimator).
+    ``max_lr`` (at the top of the smoothed curve), derives the step size from
+    the data and batch size, and fits another fresh copy of ``net`` with
+    :class:`torch.optim.lr_scheduler.CyclicLR` (or one ``OneCycleLR`` cycle),
+    stepped every batch, ending at the end of a cycle. The net passed in is
+    never modified (``set_params(net__...)`` does, as in any meta-estimator).
 
     Parameters
     ----------
@@ -73,9 +71,8 @@ class AutoCLR(BaseEstimator):
         a warning), and a detected ``max_lr`` not above the given ``base_lr``
         raises a ``ValueError``.
     step_size : "auto" or int, default="auto"
-        Iterations of half a cycle. ``"auto"``:
-        ``step_size_factor`` x iterations per epoch, counted on the samples the
-        final fit actually trains on (after the net's ``train_split``).
+        Iterations of half a cycle. ``"auto"``: ``step_size_factor`` x
+        iterations per epoch of the net's training split.
     step_size_factor : "auto" or int, default="auto"
         Half a cycle in epochs, in [2, 10]. ``"auto"``: the largest factor
         that fits three cycles into the net's ``max_epochs``
