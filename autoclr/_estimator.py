@@ -82,8 +82,8 @@ class AutoCLR(BaseEstimator):
         ``max_epochs``. An int: that many (an error if they do not fit).
         ``"auto"``: stop at the first cycle end, from the third on, where
         ``cycle_monitor`` improved by less than ``cycle_tol`` on the best
-        earlier cycle end; ``max_epochs`` is the cap (usually 3 cycles with
-        ``step_size_factor="auto"``: set the factor to leave room).
+        earlier cycle end; ``max_epochs`` is the cap (``step_size_factor="auto"``
+        is then 2, the shortest cycles, for the most cycle ends).
     cycle_monitor : {"auto", "valid_loss", "valid_acc", "train_loss"}, default="auto"
         Score read at cycle ends. ``"auto"``: ``valid_loss`` on the net's own
         ``train_split``, or ``train_loss`` when it is ``None``.

@@ -107,7 +107,8 @@ def plan_cycles(n_train, batch_size, max_epochs, *, step_size="auto", factor="au
         Step size in epochs, in [2, 10]. ``"auto"`` takes the largest factor
         that still fits three whole cycles into ``max_epochs``
         (``max_epochs // 6``, clipped to [2, 10]), or ``n_cycles`` of them
-        when that is an int.
+        when that is an int; with ``n_cycles="auto"`` it takes 2, the
+        shortest cycles, so that the stopping rule has the most cycle ends.
     n_cycles : None, "auto" or int, default=None
         ``None``: as many whole cycles as fit in ``max_epochs``. An int:
         exactly that many (a ``ValueError`` when they do not fit). ``"auto"``:
@@ -147,7 +148,10 @@ def plan_cycles(n_train, batch_size, max_epochs, *, step_size="auto", factor="au
                          stop="max_epochs", cycle_iter=n_iter, policy=policy)
     exact, auto = is_int(n_cycles), n_cycles == "auto"
     if step_size == "auto":
-        if factor == "auto":
+        if factor == "auto" and auto:
+            # the shortest cycles the paper allows: the most cycle ends to stop at
+            factor = FACTOR_RANGE[0]
+        elif factor == "auto":
             wanted = n_cycles if exact else MIN_CYCLES
             factor = int(min(max(max_epochs // (2 * wanted), FACTOR_RANGE[0]),
                              FACTOR_RANGE[1]))

@@ -70,7 +70,13 @@ def test_int_n_cycles_that_do_not_fit_are_an_error():
 def test_auto_n_cycles_plans_the_budget_as_its_cap():
     budget = plan_cycles(1000, 100, 60)
     assert budget.stop == "max_epochs" and budget.n_cycles == 3
-    assert plan_cycles(1000, 100, 60, n_cycles="auto") == replace(budget, stop="auto")
+    # the shortest cycles (2 epochs up, 2 down): 15 cycle ends in 60 epochs to stop at
+    auto = plan_cycles(1000, 100, 60, n_cycles="auto")
+    assert auto == replace(budget, stop="auto", step_size=20, factor=2.0, n_cycles=15,
+                           cycle_iter=40)
+    # a factor given is kept
+    assert plan_cycles(1000, 100, 60, n_cycles="auto", factor=10) == replace(
+        budget, stop="auto")
 
 
 def test_one_cycle_plan_spans_the_budget():
@@ -162,7 +168,7 @@ def test_suggestion_says_the_cap_and_the_rule(small_digits, net):
         warnings.simplefilter("ignore")
         text = repr(AutoCLR(net(max_epochs=24), base_lr=BASE, max_lr=TOP,
                             n_cycles="auto").suggest(X, y))
-    assert "training: up to 3 cycle(s), 24 epochs" in text
+    assert "training: up to 6 cycle(s), 24 epochs" in text
     assert "n_cycles='auto'" in text
 
 
