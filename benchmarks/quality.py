@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from problems import get_problems  # noqa: E402
 
-from autoclr import AutoCLR, detect_bounds, range_test  # noqa: E402
+from autoclr import AutoCLR, range_test  # noqa: E402
 from autoclr._range_test import auto_n_iter  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,7 +168,8 @@ def _autoclr_exp_linear(problem, X, y, Xte, yte, seed):
 
     Both passes together cost as many iterations as the default range test.
     The linear pass runs from the coarse ``base_lr`` to ``3 x`` the coarse
-    ``max_lr`` (about one decade: the coarse ratio is in [2, 20]).
+    ``max_lr`` (about one decade: the coarse ratio is in [2, 20]). When no
+    rule can read the fine pass, the coarse bounds are used.
     """
     net = problem.make_net(callbacks=[("test", HeldOutScore(Xte, yte, problem.classifier))])
     t = time.perf_counter()
@@ -177,11 +178,14 @@ def _autoclr_exp_linear(problem, X, y, Xte, yte, seed):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         coarse = range_test(net, X, y, ramp="exp", n_iter=n_half, random_state=seed)
-        b1 = detect_bounds(coarse)
+        b1 = coarse.with_bounds().bounds
         lo, hi = b1.base_lr, min(3 * b1.max_lr, 1.0)
         fine = range_test(net, X, y, ramp="linear", lr_range=(lo, hi), n_iter=n_half,
                           random_state=seed)
-        b2 = detect_bounds(fine)
+        try:
+            b2 = fine.with_bounds().bounds
+        except ValueError:  # the fine pass cannot be read: the coarse bounds stand
+            b2 = b1
         rt_wall = time.perf_counter() - t
         t = time.perf_counter()
         auto = AutoCLR(net, base_lr=b2.base_lr, max_lr=b2.max_lr,
