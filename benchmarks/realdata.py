@@ -238,6 +238,7 @@ def run_autoclr(problem, seed, params=None):
                         smoothed_lrs=_rounded(b.smoothed_lrs),
                         smoothed=_rounded(b.smoothed)))
     rec["iterations"] = iterations
+    rec["epochs_run"] = len(auto.net_.history)
     return rec
 
 
@@ -469,7 +470,9 @@ def assemble(problem, seed, runs, autoclr):
                 wall=sum(g.get("wall") or 0 for g in grid))
     ok = [g for g in grid if g.get("score") is not None]
     if ok:
-        by_valid = max(ok, key=lambda g: g["valid_score"])
+        # a diverged run's validation score is stored as null (JSON has no -inf)
+        by_valid = max(ok, key=lambda g: -math.inf if g.get("valid_score") is None
+                       else g["valid_score"])
         by_test = max(ok, key=lambda g: g["score"])
         out["grid_valid"] = dict(by_valid, **cost)
         out["grid_test"] = dict(by_test, **cost)
@@ -861,8 +864,31 @@ def _variants_section(results, infos):
                      f"{diff:+.4f}"])
     L += _table(["contender", "problems", "mean rank", "targets passed",
                  "mean score - autoclr's"], rows)
+    L += ["", "Per problem: mean test score over seeds (accuracy, R^2 for regressions), "
+          "the difference to the default's, and the epochs the final fit ran (mean over "
+          "seeds; the range test not counted) as a share of the default's.", ""]
+    rows = []
+    for p in base["problems"]:
+        ref = base["means"][p]["autoclr"]
+        ref_epochs = _mean_key(results, "autoclr", p, "epochs_run")
+        row = [f"`{p}`", f"{ref:.4f}"]
+        for v in variants:
+            sc = _scores(results, v, p)
+            m = float(np.mean(sc)) if len(sc) else math.nan
+            ep = _mean_key(results, v, p, "epochs_run")
+            share = f"{ep / ref_epochs:.0%}" if ref_epochs and ep else "n/a"
+            row.append(f"{m:.4f} ({m - ref:+.4f}), {share}")
+        rows.append(row)
+    L += _table(["problem", "autoclr"] + [f"`{v}`: score (diff), epochs" for v in variants],
+                rows)
     L.append("")
     return L
+
+
+def _mean_key(results, contender, problem, key):
+    values = [r.get(key) for r in results.get(contender, {}).get(problem, {}).values()
+              if r.get(key) is not None]
+    return float(np.mean(values)) if values else None
 
 
 def write_doc(path, block):
