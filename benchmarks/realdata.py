@@ -469,7 +469,9 @@ def assemble(problem, seed, runs, autoclr):
                 wall=sum(g.get("wall") or 0 for g in grid))
     ok = [g for g in grid if g.get("score") is not None]
     if ok:
-        by_valid = max(ok, key=lambda g: g["valid_score"])
+        # a diverged run's -inf validation score is stored as None in JSON
+        by_valid = max(ok, key=lambda g: -math.inf if g.get("valid_score") is None
+                       else g["valid_score"])
         by_test = max(ok, key=lambda g: g["score"])
         out["grid_valid"] = dict(by_valid, **cost)
         out["grid_test"] = dict(by_test, **cost)
@@ -836,7 +838,9 @@ def _notes(results, problems):
                 short = re.sub(r"[-+]?\d[\d.e+-]*", "#", w)[:160]
                 warned.setdefault((p, short), (w, []))[1].append(seed)
     if warned:
-        L += ["### Warnings AutoCLR raised (default options)", ""]
+        L += ["### Warnings AutoCLR raised (default options)", "",
+              "Grouped by message up to its numbers; the numbers shown are the first "
+              "seed's.", ""]
         for (p, _), (w, seeds) in warned.items():
             L.append(f"- `{p}`, seeds {', '.join(sorted(seeds))}: {w[:300]}")
         L.append("")
@@ -924,7 +928,7 @@ def main(argv=None):
         print(f"[{'pass' if ok else 'FAIL'}] {name}: {detail}")
     print("mean ranks: " + ", ".join(f"{c} {r:.2f}" for c, r in
                                      sorted(s["mean_rank"].items(), key=lambda x: x[1])))
-    print(f"wrote {doc}, {raw_path}")
+    print(f"wrote {doc}" + ("" if args.report_only else f", {raw_path}"))
     return 0
 
 
