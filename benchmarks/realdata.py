@@ -839,7 +839,9 @@ def _notes(results, problems):
                 short = re.sub(r"[-+]?\d[\d.e+-]*", "#", w)[:160]
                 warned.setdefault((p, short), (w, []))[1].append(seed)
     if warned:
-        L += ["### Warnings AutoCLR raised (default options)", ""]
+        L += ["### Warnings AutoCLR raised (default options)", "",
+              "Grouped by message up to its numbers; the numbers shown are the first "
+              "seed's.", ""]
         for (p, _), (w, seeds) in warned.items():
             L.append(f"- `{p}`, seeds {', '.join(sorted(seeds))}: {w[:300]}")
         L.append("")
