@@ -31,8 +31,6 @@ import contextlib
 import io
 import json
 import math
-import os
-import platform
 import sys
 import time
 import warnings
@@ -46,6 +44,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from machine import machine_info  # noqa: E402
 from problems import get_problems  # noqa: E402
 
 from autoclr import AutoCLR, range_test  # noqa: E402
@@ -404,18 +403,6 @@ def targets(summary):
 
 
 # ------------------------------------------------------------------- report
-def _machine():
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return (f"{cpu}, {os.cpu_count()} logical CPUs (shared with other jobs), "
-            f"torch {torch.__version__} with 1 thread per process, "
-            f"Python {platform.python_version()}, {platform.system()}")
-
-
 def _save(fig, path):
     """Lay out, write and close a figure; return its path."""
     import matplotlib.pyplot as plt
@@ -684,7 +671,7 @@ def main(argv=None):
                       f"[{time.perf_counter() - t:.0f}s]", flush=True)
         cmd = "python benchmarks/quality.py" + (" " + " ".join(sys.argv[1:])
                                                  if sys.argv[1:] else "")
-        meta = dict(command=cmd.strip(), machine=_machine(),
+        meta = dict(command=cmd.strip(), machine=machine_info(),
                     date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                     n_seeds=n_seeds, seeds=seeds, max_epochs=epochs,
                     wall=time.perf_counter() - t0, n_jobs=args.n_jobs,

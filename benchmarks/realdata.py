@@ -45,7 +45,6 @@ import io
 import json
 import math
 import os
-import platform
 import re
 import sys
 import time
@@ -60,6 +59,7 @@ from skorch.callbacks import Callback
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from machine import machine_info  # noqa: E402
 from realdata_problems import describe, get_problems  # noqa: E402
 
 from autoclr import AutoCLR  # noqa: E402
@@ -618,18 +618,6 @@ def _fmt_gap(gap, kind):
 
 
 # -------------------------------------------------------------------- report
-def _machine():
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return (f"{cpu}, {os.cpu_count()} logical CPUs (shared with other jobs), torch "
-            f"{torch.__version__} with 1 thread per process, Python "
-            f"{platform.python_version()}")
-
-
 def _cell(values, digits=3):
     v = np.asarray(values, dtype=float)
     if not len(v):
@@ -1051,7 +1039,7 @@ def run(args, raw, peers_path, curves_path):
     if args.problems or args.seeds or auto_name != "autoclr":
         kind += "_subset" if auto_name == "autoclr" else f"_{auto_name}"
     cmd = "python benchmarks/realdata.py" + "".join(f" {a}" for a in sys.argv[1:])
-    raw["meta"].update(machine=_machine(), seeds=seeds)
+    raw["meta"].update(machine=machine_info(), seeds=seeds)
     raw["meta"].setdefault("timings", {})[kind] = dict(
         command=cmd, date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), wall=wall,
         runs=len(tasks), jobs=args.jobs, problems=len(problems))
