@@ -9,6 +9,7 @@ the ``realdata`` markers in ``docs/benchmarks.md``, the figure
     .venv/bin/python benchmarks/realdata.py                 # everything, 5 seeds
     .venv/bin/python benchmarks/realdata.py --only autoclr  # AutoCLR alone, peers cached
     .venv/bin/python benchmarks/realdata.py --variant linear --autoclr-params '{"ramp": "linear"}'
+    .venv/bin/python benchmarks/realdata.py --variant plateau --detector-constants '{"TOP_POSITION": 0}'
     .venv/bin/python benchmarks/realdata.py --quick         # smoke run, a few minutes
 
 Contenders (``CONTENDERS``):
@@ -391,9 +392,20 @@ def peer_runs(problem):
     return runs, alias
 
 
-def run_one(name, seed, run_id, epochs=None, params=None):
-    """One run in a worker: ``(name, seed, run_id, record)``; errors are recorded."""
+def run_one(name, seed, run_id, epochs=None, params=None, constants=None):
+    """One run in a worker: ``(name, seed, run_id, record)``; errors are recorded.
+
+    ``constants`` overrides module constants of ``autoclr._detect`` in this
+    worker (``--detector-constants``), for a study of a detector rule.
+    """
     torch.set_num_threads(1)
+    if constants:
+        import autoclr._detect as detect
+
+        for key, value in constants.items():
+            if not hasattr(detect, key):
+                raise SystemExit(f"--detector-constants: autoclr._detect has no {key}")
+            setattr(detect, key, value)
     problem = get_problems([name], max_epochs=epochs)[0]
     t = time.perf_counter()
     try:
@@ -917,6 +929,9 @@ def main(argv=None):
                         help="JSON dict of extra AutoCLR keyword arguments")
     parser.add_argument("--variant", default=None,
                         help="store AutoCLR's results as autoclr[VARIANT]")
+    parser.add_argument("--detector-constants", default=None,
+                        help="JSON dict overriding constants of autoclr._detect in the "
+                             "AutoCLR runs (with --variant), e.g. '{\"TOP_POSITION\": 0}'")
     parser.add_argument("--refresh-peers", action="store_true",
                         help="rerun the cached contenders too")
     parser.add_argument("--report-only", action="store_true",
@@ -952,6 +967,10 @@ def run(args, raw, peers_path, curves_path):
     seeds = list(range(args.seeds or (2 if quick else 5)))
     auto_name = _contender_name(args)
     params = json.loads(args.autoclr_params) if args.autoclr_params else None
+    constants = json.loads(args.detector_constants) if args.detector_constants else None
+    if constants and not args.variant:
+        raise SystemExit("--detector-constants needs --variant NAME (the default's results "
+                         "must stay the default's)")
     only = set(args.only.split(",")) if args.only else None
     if only and only - set(CONTENDERS):
         raise SystemExit(f"--only: unknown contenders {sorted(only - set(CONTENDERS))}")
@@ -1001,7 +1020,7 @@ def run(args, raw, peers_path, curves_path):
         [here] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 
     jobs = Parallel(n_jobs=args.jobs, return_as="generator_unordered")(
-        delayed(run_one)(p.name, seed, run_id, p.max_epochs, params)
+        delayed(run_one)(p.name, seed, run_id, p.max_epochs, params, constants)
         for p, seed, run_id in tasks)
     for done, (name, seed, run_id, rec) in enumerate(jobs, 1):
         score = rec.get("score")
