@@ -279,10 +279,10 @@ def _module_device(net):
     return torch.device(net.device or "cpu")
 
 
-def _valid_batches(net, X, y, idx, array_path, device):
+def _valid_batches(net, dataset, X, y, idx, array_path, device):
     """The scored held-out samples: gathered once on the device, or the net's iterator."""
     if not array_path:
-        return net.get_iterator(Subset(net.get_dataset(X, y), idx), training=False)
+        return net.get_iterator(Subset(dataset, idx), training=False)
     sel = torch.as_tensor(idx)
     Xv = to_device(as_tensor(X)[sel], device)
     yv = None if y is None else to_device(as_tensor(y)[sel], device)
@@ -393,12 +393,12 @@ def range_test(
         rt_net.notify("on_train_begin", X=X, y=y)
     dev = _module_device(rt_net)
     array_path = not isinstance(X, Dataset) and _array_path(rt_net, X, y)
-    train_pass = rt_net.get_iterator(Subset(rt_net.get_dataset(X, y), train_idx),
-                                     training=True)
+    dataset = rt_net.get_dataset(X, y)
+    train_pass = rt_net.get_iterator(Subset(dataset, train_idx), training=True)
     if array_path:
         train_pass = _ArrayBatches(as_tensor(X), None if y is None else as_tensor(y),
                                    train_idx, train_pass, pin=dev.type == "cuda")
-    valid = _valid_batches(rt_net, X, y, valid_idx, array_path, dev)
+    valid = _valid_batches(rt_net, dataset, X, y, valid_idx, array_path, dev)
     baseline, baseline_loss = (_prior_scores(rt_net, valid, y, valid_idx) if classifier
                                else (None, None))
     epoch_kwargs = {"dataset_train": None, "dataset_valid": None}
