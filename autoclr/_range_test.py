@@ -56,7 +56,7 @@ from ._utils import (
     seeded,
     to_device,
 )
-from ._validation import RAMPS, check_net, check_params
+from ._validation import RAMPS, check_data_size, check_net, check_params
 
 __all__ = ["RangeTestResult", "range_test"]
 
@@ -202,12 +202,8 @@ def auto_n_iter(n_train, batch_size):
 
 
 def _split(n, y, valid_size, classifier, seed):
-    n_valid = int(round(valid_size * n)) if valid_size < 1 else int(valid_size)
-    if not 1 <= n_valid < n:
-        raise ValueError(
-            f"valid_size={valid_size!r} leaves {n_valid} of {n} samples for validation; "
-            "the range test needs at least one validation and one training sample."
-        )
+    """Training and held-out indices (sizes checked by ``check_data_size``)."""
+    n_valid = int(round(valid_size * n))
     idx = np.arange(n)
     stratify = None
     if classifier and y is not None:
@@ -372,6 +368,7 @@ def range_test(
     seed = random_state if is_int(random_state) and 0 <= random_state < 2**31 else (
         draw_seed(random_state))
     n = len(X) if isinstance(X, Dataset) else _length(X)
+    check_data_size(n, valid_size, needs_range_test=True)
     classifier = is_classifier(net)
     train_idx, valid_idx = _split(n, y, valid_size, classifier, seed)
     bs = len(train_idx) if net.batch_size in (-1, None) else int(net.batch_size)

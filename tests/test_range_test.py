@@ -140,3 +140,11 @@ def test_bad_arguments(small_digits, make_net):
         range_test(make_net(), X, y, n_iter=3)
     with pytest.raises(ValueError, match="valid_size"):
         range_test(make_net(), X, y, valid_size=0.0)
+
+
+def test_range_test_checks_its_split_with_autoclrs_check(small_digits, make_net):
+    X, y = small_digits
+    with pytest.raises(ValueError, match=r"valid_size=0\.005 leaves 0 of n_samples=64 samples"):
+        range_test(make_net(), X[:64], y[:64], valid_size=0.005, random_state=0)
+    with pytest.raises(ValueError, match=r"n_samples=6 is too small"):
+        range_test(make_net(), X[:6], y[:6], random_state=0)
