@@ -18,13 +18,13 @@ import warnings
 
 import numpy as np
 import torch
-from skorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
 from sklearn.base import is_classifier
 from sklearn.compose import make_column_transformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils.multiclass import type_of_target
+from skorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
 
 from . import __version__
 from ._estimator import AutoCLR

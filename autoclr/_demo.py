@@ -13,10 +13,10 @@ import time
 
 import numpy as np
 import torch
-from skorch.callbacks import Callback
 from sklearn.datasets import load_digits, make_classification
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
+from skorch.callbacks import Callback
 
 from ._cli import _check_png, _checked, _mlp_net
 from ._estimator import AutoCLR

@@ -19,10 +19,11 @@ from sklearn.utils.validation import check_is_fitted
 from ._cycles import CYCLE_TOL, cycle_callbacks, plan_more, run_cycles
 from ._persistence import dump_state, load_state
 from ._schedule import user_callbacks
-from ._suggest import SUGGEST_PARAMS, Suggestion, suggest
+from ._suggest import Suggestion, suggest
 from ._utils import draw_seed, fresh_net, resolve_device
 from ._validation import (
     SCHEDULE_PARAMS,
+    SUGGEST_PARAMS,
     check_combinations,
     check_fit,
     check_param_names,
@@ -294,8 +295,9 @@ class AutoCLR(BaseEstimator):
         return resolve_device(self.device, self.net), X, y_enc
 
     def _suggest(self, X, y_enc, device, seed, fit_params):
-        own = {k: v for k, v in self.get_params(deep=False).items() if k in SUGGEST_PARAMS}
-        return suggest(self.net, X, y_enc, **own, seed=seed, fit_params=fit_params)
+        own = {k: getattr(self, k) for k in SUGGEST_PARAMS}
+        return suggest(self.net, X, y_enc, **own, device=device, seed=seed,
+                       fit_params=fit_params)
 
     def suggest(self, X, y=None, **fit_params):
         """Run the range test only and return the suggested bounds and step size.
@@ -380,9 +382,6 @@ class AutoCLR(BaseEstimator):
         if not self.verbose:
             net.set_params(verbose=0)
         self.suggestion_ = suggestion
-        self.range_test_ = suggestion.range_test
-        self.base_lr_, self.max_lr_ = suggestion.base_lr, suggestion.max_lr
-        self.step_size_ = suggestion.plan.step_size
         self._schedule_params = {k: getattr(self, k) for k in SCHEDULE_PARAMS}
         return self._train(net, X, y_enc, suggestion.plan, seed, device, fit_params)
 
@@ -406,8 +405,32 @@ class AutoCLR(BaseEstimator):
         if self.verbose:
             print(f"AutoCLR: {report}", flush=True)
         self.net_, self.cycle_plan_, self.cycle_report_ = net, plan, report
-        self.n_cycles_run_, self.stop_reason_ = report.n_cycles, report.stop_reason
         return self
+
+    # fitted values held once, in suggestion_ and cycle_report_ (Attributes above)
+    @property
+    def base_lr_(self):
+        return self.suggestion_.base_lr
+
+    @property
+    def max_lr_(self):
+        return self.suggestion_.max_lr
+
+    @property
+    def step_size_(self):
+        return self.suggestion_.step_size
+
+    @property
+    def range_test_(self):
+        return self.suggestion_.range_test
+
+    @property
+    def n_cycles_run_(self):
+        return self.cycle_report_.n_cycles
+
+    @property
+    def stop_reason_(self):
+        return self.cycle_report_.stop_reason
 
     # ------------------------------------------------------------ prediction
     def predict(self, X):

@@ -44,7 +44,7 @@ from skorch.dataset import Dataset as SkorchDataset
 from skorch.net import NeuralNet
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from ._detect import Bounds
+from ._detect import Bounds, BoundsWarning
 from ._progress import progress_bar
 from ._utils import (
     as_tensor,
@@ -55,10 +55,11 @@ from ._utils import (
     resolve_device,
     seeded,
     to_device,
+    warn_notes,
 )
 from ._validation import RAMPS, check_data_size, check_net, check_params
 
-__all__ = ["RangeTestResult", "range_test"]
+__all__ = ["RangeTestResult", "range_test", "run_range_test", "DivergenceWatch"]
 
 #: range-test length in epochs when ``n_iter="auto"``, and its bounds in iterations
 # 16 epochs: the detected bounds vary at most 2x across seeds on every benchmark
@@ -77,6 +78,9 @@ SCORE_CHUNK = 256
 #: the losses before it and the smoothed loss since: a few lucky or unlucky small
 #: batches at the start (a loss of 0, then 16) are no baseline
 WARMUP_ITER = 6
+#: defaults of :func:`range_test` (and AutoCLR's range test): evaluations, scored
+#: samples per evaluation at most, and the divergence factor
+N_EVAL, MAX_VALID_SAMPLES, DIVERGENCE_FACTOR = 40, 1000, 5.0
 #: ``iterator_train__*`` settings under which the array path gives the DataLoader's batches
 _ARRAY_PATH_SETTINGS = {"shuffle", "batch_size", "generator", "pin_memory", "num_workers"}
 
@@ -159,10 +163,10 @@ class RangeTestResult:
         The same reading :class:`~autoclr.AutoCLR` makes: the rule, then the
         documented fallbacks, each note emitted as a :class:`~autoclr.BoundsWarning`.
         """
-        from ._suggest import read_bounds, warn_notes
+        from ._suggest import read_bounds
 
         bounds = read_bounds(self, method)
-        warn_notes(bounds)
+        warn_notes(bounds.notes, BoundsWarning)
         return replace(self, bounds=bounds)
 
     def plot(self, ax=None, **kwargs):
@@ -296,10 +300,10 @@ def range_test(
     lr_range=(1e-6, 1.0),
     ramp="exp",
     n_iter="auto",
-    n_eval=40,
+    n_eval=N_EVAL,
     valid_size=0.2,
-    max_valid_samples=1000,
-    divergence_factor=5.0,
+    max_valid_samples=MAX_VALID_SAMPLES,
+    divergence_factor=DIVERGENCE_FACTOR,
     random_state=None,
     device=None,
     verbose=0,
@@ -362,15 +366,26 @@ def range_test(
                       valid_size=valid_size, max_valid_samples=max_valid_samples,
                       divergence_factor=divergence_factor, random_state=random_state,
                       device=device, verbose=verbose))
+    check_data_size(_length(X), valid_size, needs_range_test=True)
+    return run_range_test(
+        net, X, y, lr_range=lr_range, ramp=ramp, n_iter=n_iter, n_eval=n_eval,
+        valid_size=valid_size, max_valid_samples=max_valid_samples,
+        divergence_factor=divergence_factor, random_state=random_state, device=device,
+        verbose=verbose, fit_params=fit_params, start_time=start_time)
+
+
+def run_range_test(net, X, y, *, lr_range, ramp, n_iter, n_eval, valid_size,
+                   max_valid_samples, divergence_factor, random_state, device, verbose,
+                   fit_params, start_time=None) -> RangeTestResult:
+    """:func:`range_test` on arguments already checked (as ``AutoCLR.fit`` checks them)."""
+    start_time = time.perf_counter() if start_time is None else start_time
     fit_params = dict(fit_params or {})
     # an int seed is used as is, so that AutoCLR's final fit, seeded with the same
     # int, starts from the very weights this test starts from
     seed = random_state if is_int(random_state) and 0 <= random_state < 2**31 else (
         draw_seed(random_state))
-    n = len(X) if isinstance(X, Dataset) else _length(X)
-    check_data_size(n, valid_size, needs_range_test=True)
     classifier = is_classifier(net)
-    train_idx, valid_idx = _split(n, y, valid_size, classifier, seed)
+    train_idx, valid_idx = _split(_length(X), y, valid_size, classifier, seed)
     bs = len(train_idx) if net.batch_size in (-1, None) else int(net.batch_size)
     if n_iter == "auto":
         n_iter = auto_n_iter(len(train_idx), bs)
@@ -378,113 +393,190 @@ def range_test(
     valid_idx = valid_idx[: _n_scored(len(valid_idx), max_valid_samples, n_iter, bs, n_eval)]
     lrs = lr_ramp(lr_range, n_iter, ramp)
     eval_at = np.unique(np.round(np.linspace(0, n_iter, n_eval + 1)[1:]).astype(int) - 1)
-
-    params = {"iterator_train__generator": torch.Generator().manual_seed(seed)}
-    if device is not None:
-        params["device"] = resolve_device(device, net)
-    rt_net = fresh_net(net, **params)
-    with seeded(seed, rt_net.device):
-        rt_net.initialize()
-        # as skorch's fit does: callbacks may size the module from the data
-        # (``net.set_params(module__n_features=X.shape[1])``, skorch's FAQ idiom)
-        rt_net.notify("on_train_begin", X=X, y=y)
-    dev = _module_device(rt_net)
-    array_path = not isinstance(X, Dataset) and _array_path(rt_net, X, y)
-    dataset = rt_net.get_dataset(X, y)
-    train_pass = rt_net.get_iterator(Subset(dataset, train_idx), training=True)
-    if array_path:
-        train_pass = _ArrayBatches(as_tensor(X), None if y is None else as_tensor(y),
-                                   train_idx, train_pass, pin=dev.type == "cuda")
-    valid = _valid_batches(rt_net, dataset, X, y, valid_idx, array_path, dev)
-    baseline, baseline_loss = (_prior_scores(rt_net, valid, y, valid_idx) if classifier
-                               else (None, None))
-    epoch_kwargs = {"dataset_train": None, "dataset_valid": None}
-
-    def batches():
-        while True:
-            rt_net.notify("on_epoch_begin", **epoch_kwargs)
-            yield from train_pass
-
-    # the loop stays on the device: losses and scores are buffered there and
-    # read back once per evaluation, never per iteration
-    loss_buf = torch.empty(n_iter, device=dev)
-    score_buf = torch.empty(len(eval_at), device=dev)
-    vloss_buf = torch.empty(len(eval_at), device=dev)
-    lr_list, eval_list = lrs.tolist(), eval_at.tolist()
-    optimizers = [getattr(rt_net, name + "_") for name in rt_net._optimizers]
-    ema, best, beta, head = 0.0, math.inf, 0.98, []
-    stop_at, stop_reason, n_checked, k_eval = n_iter, "completed", 0, 0
-    next_eval, score_time = eval_list[0], 0.0
-    batch_iter = batches()
-    bar = progress_bar(n_iter, enabled=verbose >= 1)
+    run = _Run.start(net, X, y, train_idx, valid_idx, seed, device, classifier)
     loop_start = time.perf_counter()
-    with seeded(seed + 1, rt_net.device):
-        for i in range(n_iter):
-            batch = next(batch_iter)
-            for optimizer in optimizers:
-                for group in optimizer.param_groups:
-                    group["lr"] = lr_list[i]
-            rt_net.notify("on_batch_begin", batch=batch, training=True)
-            step = rt_net.train_step(batch, **fit_params)
-            loss_buf[i] = step["loss"].detach()
-            rt_net.notify("on_batch_end", batch=batch, training=True, **step)
-            if i != next_eval:
-                continue
-            t_score = time.perf_counter()
-            score_buf[k_eval], vloss_buf[k_eval] = _score(rt_net, valid, classifier, dev,
-                                                          fit_params)
-            score_time += time.perf_counter() - t_score
-            k_eval += 1
-            next_eval = eval_list[k_eval] if k_eval < len(eval_list) else -1
-            # one host sync per evaluation: check the new losses for divergence
-            for j, value in enumerate(loss_buf[n_checked : i + 1].tolist(), n_checked):
-                if not math.isfinite(value):
-                    stop_at, stop_reason = j, "nan"
-                    break
-                ema = beta * ema + (1 - beta) * value
-                smooth = ema / (1 - beta ** (j + 1))
-                if j < WARMUP_ITER:
-                    head.append(value)
-                    continue
-                if j == WARMUP_ITER:  # the loss at the start: robust to lucky batches
-                    best = float(np.median(head))
-                best = min(best, smooth)
-                if smooth > divergence_factor * best:
-                    stop_at, stop_reason = j, "diverged"
-                    break
-            n_checked = i + 1
-            bar.update_to(i + 1, lr=float(lrs[i]), loss=ema / (1 - beta ** (i + 1)))
-            if stop_reason != "completed":
-                break
-    bar.close()
-    # one read-back of everything recorded
-    record = torch.cat([loss_buf[:stop_at], score_buf[:k_eval], vloss_buf[:k_eval]])
-    losses, scores, valid_losses = np.split(record.cpu().numpy().astype(float),
-                                            [stop_at, stop_at + k_eval])
-    keep = eval_at[:k_eval] < stop_at
+    with seeded(seed + 1, run.net.device):
+        record = run.train(lrs, eval_at, DivergenceWatch(divergence_factor), fit_params,
+                           verbose)
     end_time = time.perf_counter()
+    keep = record.eval_at < record.stop_at
     return RangeTestResult(
-        lrs=lrs[:stop_at].copy(),
-        losses=losses,
-        eval_iterations=eval_at[:k_eval][keep],
-        eval_lrs=lrs[eval_at[:k_eval][keep]],
-        scores=scores[keep],
+        lrs=lrs[: record.stop_at].copy(),
+        losses=record.losses,
+        eval_iterations=record.eval_at[keep],
+        eval_lrs=lrs[record.eval_at[keep]],
+        scores=record.scores[keep],
         score_name="accuracy" if classifier else "neg_loss",
         lr_range=(float(lr_range[0]), float(lr_range[1])),
         ramp=ramp,
         n_iter=n_iter,
         n_train=len(train_idx),
         n_valid=len(valid_idx),
-        stop_reason=stop_reason,
-        diverged_lr=None if stop_reason == "completed" else float(lrs[stop_at]),
+        stop_reason=record.stop_reason,
+        diverged_lr=(None if record.stop_reason == "completed"
+                     else float(lrs[record.stop_at])),
         wall_time=end_time - start_time,
-        valid_losses=valid_losses[keep],
-        baseline_score=baseline,
-        baseline_loss=baseline_loss,
+        valid_losses=record.valid_losses[keep],
+        baseline_score=run.baseline_score,
+        baseline_loss=run.baseline_loss,
         timings={"setup": loop_start - start_time,
-                 "train": end_time - loop_start - score_time,
-                 "score": score_time, "total": end_time - start_time},
+                 "train": end_time - loop_start - record.score_time,
+                 "score": record.score_time, "total": end_time - start_time},
     )
+
+
+class DivergenceWatch:
+    """When the range test's loss diverges: pure Python, fed the losses in order.
+
+    The training loss is smoothed with a bias-corrected exponential moving
+    average (``beta = 0.98``). From iteration ``WARMUP_ITER`` on, the smoothed
+    loss is compared with the best seen, which starts at the median of the first
+    ``WARMUP_ITER`` losses; the test has diverged when it exceeds
+    ``divergence_factor`` times that best, or at the first non-finite loss.
+
+    Attributes
+    ----------
+    stop_at : int or None
+        Iteration of the divergence (``None`` while none was seen).
+    stop_reason : {"completed", "diverged", "nan"}
+    smoothed : float
+        The smoothed loss after the last value fed.
+    """
+
+    BETA = 0.98
+
+    def __init__(self, divergence_factor=DIVERGENCE_FACTOR):
+        self.divergence_factor = divergence_factor
+        self.stop_at, self.stop_reason = None, "completed"
+        self.smoothed = 0.0
+        self._ema, self._best, self._head, self._seen = 0.0, math.inf, [], 0
+
+    def update(self, values) -> bool:
+        """Feed the next losses; True when the loss has diverged (it stays so)."""
+        for value in values:
+            j, self._seen = self._seen, self._seen + 1
+            if not math.isfinite(value):
+                self.stop_at, self.stop_reason = j, "nan"
+                return True
+            self._ema = self.BETA * self._ema + (1 - self.BETA) * value
+            self.smoothed = self._ema / (1 - self.BETA ** (j + 1))
+            if j < WARMUP_ITER:
+                self._head.append(value)
+                continue
+            if j == WARMUP_ITER:  # the loss at the start: robust to lucky batches
+                self._best = float(np.median(self._head))
+            self._best = min(self._best, self.smoothed)
+            if self.smoothed > self.divergence_factor * self._best:
+                self.stop_at, self.stop_reason = j, "diverged"
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class _Record:
+    """What the training loop recorded, read back from the device once."""
+
+    losses: np.ndarray
+    scores: np.ndarray
+    valid_losses: np.ndarray
+    eval_at: np.ndarray
+    stop_at: int
+    stop_reason: str
+    score_time: float
+
+
+@dataclass
+class _Run:
+    """The range test's fresh net, its batches and the class-prior scores."""
+
+    net: NeuralNet
+    train_pass: object
+    valid: object
+    device: torch.device
+    classifier: bool
+    baseline_score: float | None
+    baseline_loss: float | None
+
+    @classmethod
+    def start(cls, net, X, y, train_idx, valid_idx, seed, device, classifier):
+        """A fresh, initialised copy of ``net`` and its training and scored batches."""
+        params = {"iterator_train__generator": torch.Generator().manual_seed(seed)}
+        if device is not None:
+            params["device"] = resolve_device(device, net)
+        rt_net = fresh_net(net, **params)
+        with seeded(seed, rt_net.device):
+            rt_net.initialize()
+            # as skorch's fit does: callbacks may size the module from the data
+            # (``net.set_params(module__n_features=X.shape[1])``, skorch's FAQ idiom)
+            rt_net.notify("on_train_begin", X=X, y=y)
+        dev = _module_device(rt_net)
+        array_path = not isinstance(X, Dataset) and _array_path(rt_net, X, y)
+        dataset = rt_net.get_dataset(X, y)
+        train_pass = rt_net.get_iterator(Subset(dataset, train_idx), training=True)
+        if array_path:
+            train_pass = _ArrayBatches(as_tensor(X), None if y is None else as_tensor(y),
+                                       train_idx, train_pass, pin=dev.type == "cuda")
+        valid = _valid_batches(rt_net, dataset, X, y, valid_idx, array_path, dev)
+        baseline, baseline_loss = (_prior_scores(rt_net, valid, y, valid_idx) if classifier
+                                   else (None, None))
+        return cls(rt_net, train_pass, valid, dev, classifier, baseline, baseline_loss)
+
+    def batches(self):
+        """Passes over the training split, without end (``on_epoch_begin`` before each)."""
+        while True:
+            self.net.notify("on_epoch_begin", dataset_train=None, dataset_valid=None)
+            yield from self.train_pass
+
+    def step(self, batch, lr, fit_params):
+        """One training step at ``lr`` through the net's own ``train_step``."""
+        net = self.net
+        for name in net._optimizers:
+            for group in getattr(net, name + "_").param_groups:
+                group["lr"] = lr
+        net.notify("on_batch_begin", batch=batch, training=True)
+        step = net.train_step(batch, **fit_params)
+        net.notify("on_batch_end", batch=batch, training=True, **step)
+        return step["loss"].detach()
+
+    def train(self, lrs, eval_at, watch, fit_params, verbose) -> _Record:
+        """The ramp: a step per LR, scored at ``eval_at``, until the loss diverges.
+
+        The loop stays on the device: losses and scores are buffered there and
+        read back once per evaluation (for the divergence watch), never per step.
+        """
+        n_iter, dev = len(lrs), self.device
+        loss_buf = torch.empty(n_iter, device=dev)
+        score_buf = torch.empty(len(eval_at), device=dev)
+        vloss_buf = torch.empty(len(eval_at), device=dev)
+        lr_list, eval_list = lrs.tolist(), eval_at.tolist()
+        n_checked = k_eval = 0
+        next_eval, score_time = eval_list[0], 0.0
+        batch_iter = self.batches()
+        bar = progress_bar(n_iter, enabled=verbose >= 1)
+        for i in range(n_iter):
+            loss_buf[i] = self.step(next(batch_iter), lr_list[i], fit_params)
+            if i != next_eval:
+                continue
+            t_score = time.perf_counter()
+            score_buf[k_eval], vloss_buf[k_eval] = _score(
+                self.net, self.valid, self.classifier, dev, fit_params)
+            score_time += time.perf_counter() - t_score
+            k_eval += 1
+            next_eval = eval_list[k_eval] if k_eval < len(eval_list) else -1
+            # one host sync per evaluation: check the new losses for divergence
+            diverged = watch.update(loss_buf[n_checked : i + 1].tolist())
+            n_checked = i + 1
+            bar.update_to(i + 1, lr=float(lrs[i]), loss=watch.smoothed)
+            if diverged:
+                break
+        bar.close()
+        stop_at = n_iter if watch.stop_at is None else watch.stop_at
+        # one read-back of everything recorded
+        record = torch.cat([loss_buf[:stop_at], score_buf[:k_eval], vloss_buf[:k_eval]])
+        losses, scores, valid_losses = np.split(record.cpu().numpy().astype(float),
+                                                [stop_at, stop_at + k_eval])
+        return _Record(losses, scores, valid_losses, eval_at[:k_eval], stop_at,
+                       watch.stop_reason, score_time)
 
 
 def _length(X):

@@ -22,21 +22,22 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ._detect import SHORTCUT_RATIO, Bounds, BoundsWarning, CurveError, detect_bounds
-from ._range_test import RangeTestResult, range_test
+from ._range_test import (
+    DIVERGENCE_FACTOR,
+    MAX_VALID_SAMPLES,
+    N_EVAL,
+    RangeTestResult,
+    run_range_test,
+)
 from ._schedule import MIN_CYCLES, ONE_CYCLE_FINAL_DIV_FACTOR, CyclePlan, plan_cycles
-from ._utils import n_train_samples, warn
+from ._utils import n_train_samples, warn, warn_notes
 
-__all__ = ["Suggestion", "suggest", "read_bounds", "warn_notes", "n_train_samples",
-           "SUGGEST_PARAMS"]
+__all__ = ["Suggestion", "suggest"]
 
 #: a range test that diverges within this fraction of its iterations started too high
 EARLY_DIVERGENCE_FRACTION = 0.25
-#: the automatic retry after an early divergence starts this factor lower
+#: the automatic retry after a divergence starts this factor lower
 RETRY_LOWER_BY = 1e3
-#: AutoCLR's parameters that :func:`suggest` takes
-SUGGEST_PARAMS = ("policy", "base_lr", "max_lr", "step_size", "step_size_factor", "n_cycles",
-                  "lr_range", "ramp", "range_test_iter", "valid_size", "detection", "device",
-                  "verbose")
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,25 +47,38 @@ class Suggestion:
     Attributes
     ----------
     base_lr, max_lr : float
-    step_size : int
+        The bounds to use: the detected ones, or those given.
     plan : CyclePlan
         Step size, iterations per epoch, factor, cycles and epochs.
-    policy : str
-    bounds : Bounds or None
-        The detection (``None`` when both bounds were given).
     range_test : RangeTestResult or None
+        The range test, with its ``bounds`` (``None`` when both bounds were given).
     notes : tuple of str
         How the plan or the test was adapted to the data (small data sets).
+    step_size : int
+        ``plan.step_size``.
+    policy : str
+        ``plan.policy``.
+    bounds : Bounds or None
+        ``range_test.bounds``: the detection (``None`` when both bounds were given).
     """
 
     base_lr: float
     max_lr: float
-    step_size: int
     plan: CyclePlan
-    policy: str
-    bounds: Bounds | None
-    range_test: RangeTestResult | None
+    range_test: RangeTestResult | None = None
     notes: tuple = ()
+
+    @property
+    def step_size(self) -> int:
+        return self.plan.step_size
+
+    @property
+    def policy(self) -> str:
+        return self.plan.policy
+
+    @property
+    def bounds(self) -> Bounds | None:
+        return None if self.range_test is None else self.range_test.bounds
 
     def __repr__(self) -> str:
         p = self.plan
@@ -104,12 +118,6 @@ class Suggestion:
         return "\n".join(lines)
 
     __str__ = __repr__
-
-
-def warn_notes(bounds: Bounds) -> None:
-    """Emit each of the reading's notes as one :class:`~autoclr.BoundsWarning`."""
-    for note in bounds.notes:
-        warn(note, BoundsWarning)
 
 
 #: what each detector falls back to, in order, when it cannot read the curve
@@ -170,17 +178,14 @@ def _readable(result, method):
         return None
 
 
-def _diverged_early(result, bounds):
-    """The range test stopped on a diverging loss too early to be read."""
-    if result.stop_reason == "completed":
-        return False
-    return bounds is None or len(result.lrs) < EARLY_DIVERGENCE_FRACTION * result.n_iter
+def _diverged_early(result):
+    """The range test's loss diverged within its first ``EARLY_DIVERGENCE_FRACTION``."""
+    return (result.stop_reason != "completed"
+            and len(result.lrs) < EARLY_DIVERGENCE_FRACTION * result.n_iter)
 
 
-def _test_and_read(net, X, y, *, lr_range, detection, **test_params):
-    """The range test and its reading, with one lower retry after an early divergence."""
-    rt = range_test(net, X, y, lr_range=lr_range, **test_params)
-    if rt.stop_reason == "nan" and len(rt.lrs) == 0:
+def _check_first_loss(result):
+    if result.stop_reason == "nan" and len(result.lrs) == 0:
         # the first loss is computed before any update: no LR can be blamed
         raise ValueError(
             "The training loss is not finite at the first iteration of the range test, "
@@ -188,27 +193,45 @@ def _test_and_read(net, X, y, *, lr_range, detection, **test_params):
             "(NLLLoss expects log-probabilities; a module returning logits needs "
             "criterion=nn.CrossEntropyLoss), the module's output and the data (NaN or "
             "inf in X or y).")
+
+
+def _retry_lower(net, X, y, rt, lr_range, test_params):
+    """The range test again from ``RETRY_LOWER_BY`` lower, up to where it diverged."""
+    lo = lr_range[0]
+    retry = (lo / RETRY_LOWER_BY, max(rt.diverged_lr or lo, lo))
+    why = (f"lr_range={lr_range} starts too high" if _diverged_early(rt) else
+           f"before the curve could be read (lr_range={lr_range})")
+    warn(f"The range test's loss diverged (stop: {rt.stop_reason}) after "
+         f"{len(rt.lrs)} of {rt.n_iter} iterations, at lr={rt.diverged_lr:.3g}: {why}. "
+         f"Retrying once with lr_range=({retry[0]:.3g}, {retry[1]:.3g}).", BoundsWarning)
+    rt = run_range_test(net, X, y, lr_range=retry, **test_params)
+    if _diverged_early(rt):
+        raise ValueError(
+            f"The range test's loss diverges from the first iterations (stop: "
+            f"{rt.stop_reason} after {len(rt.lrs)} of {rt.n_iter} iterations, at "
+            f"lr={rt.diverged_lr:.3g}), even after a retry from lr={retry[0]:.3g}. "
+            "Start lr_range lower, or check the net and the data (unscaled inputs "
+            "or targets, a wrong criterion).")
+    return rt
+
+
+def _test_and_read(net, X, y, *, lr_range, detection, **test_params):
+    """The range test and its reading.
+
+    A test whose loss diverged early, or before its curve could be read, is run
+    once more from a lower LR; an early divergence then is an error. A curve
+    that still cannot be read falls back to the net's own ``lr``.
+    """
+    rt = run_range_test(net, X, y, lr_range=lr_range, **test_params)
+    _check_first_loss(rt)
     bounds = _readable(rt, detection)
-    if _diverged_early(rt, bounds):
-        lo = lr_range[0]
-        retry = (lo / RETRY_LOWER_BY, max(rt.diverged_lr or lo, lo))
-        warn(f"The range test's loss diverged (stop: {rt.stop_reason}) after "
-             f"{len(rt.lrs)} of {rt.n_iter} iterations, at lr={rt.diverged_lr:.3g}: "
-             f"lr_range={lr_range} starts too high. Retrying once with "
-             f"lr_range=({retry[0]:.3g}, {retry[1]:.3g}).", BoundsWarning)
-        rt = range_test(net, X, y, lr_range=retry, **test_params)
+    if rt.stop_reason != "completed" and (bounds is None or _diverged_early(rt)):
+        rt = _retry_lower(net, X, y, rt, lr_range, test_params)
         bounds = _readable(rt, detection)
-        if _diverged_early(rt, bounds):
-            raise ValueError(
-                f"The range test's loss diverges from the first iterations (stop: "
-                f"{rt.stop_reason} after {len(rt.lrs)} of {rt.n_iter} iterations, at "
-                f"lr={rt.diverged_lr:.3g}), even after a retry from lr={retry[0]:.3g}. "
-                "Start lr_range lower, or check the net and the data (unscaled inputs "
-                "or targets, a wrong criterion).")
     if bounds is None:
         # neither the score nor the loss can be read: the net's own lr, said loudly
         bounds = read_bounds(rt, detection, net_lr=float(net.lr))
-    warn_notes(bounds)
+    warn_notes(bounds.notes, BoundsWarning)
     return replace(rt, bounds=bounds)
 
 
@@ -221,39 +244,44 @@ def _size_notes(n, n_train, batch_size, plan):
 
 
 def suggest(net, X, y, *, policy, base_lr, max_lr, step_size, step_size_factor, n_cycles,
-            lr_range, ramp, range_test_iter, valid_size, detection, device, seed, verbose,
+            lr_range, ramp, range_test_iter, valid_size, detection, verbose, device, seed,
             fit_params=None) -> Suggestion:
     """Range test, detection, fallbacks and plan: the bounds and step size to use.
 
-    The parameters are :class:`~autoclr.AutoCLR`'s, already checked; ``X``
-    and ``y`` are validated and ``y`` encoded; ``seed`` is an int.
+    The parameters are :class:`~autoclr.AutoCLR`'s, already checked
+    (``device`` resolved); ``X`` and ``y`` are validated and ``y`` encoded;
+    ``seed`` is an int.
     """
     # the plan needs no training: computed first, so its errors come first
     n_train = n_train_samples(net, X, y)
     plan = plan_cycles(n_train, net.batch_size, net.max_epochs, step_size=step_size,
                        factor=step_size_factor, n_cycles=n_cycles, policy=policy)
     notes = _size_notes(len(X), n_train, net.batch_size, plan)
-    rt = bounds = None
+    rt = None
     if base_lr is None or max_lr is None:
         rt = _test_and_read(
             net, X, y, lr_range=tuple(float(v) for v in lr_range), detection=detection,
-            ramp=ramp, n_iter=range_test_iter, valid_size=valid_size, random_state=seed,
-            device=device, verbose=verbose, fit_params=fit_params)
-        bounds = rt.bounds
-        if base_lr is None and max_lr is None:
-            base_lr, max_lr = bounds.base_lr, bounds.max_lr
-        elif base_lr is None:
-            base_lr = bounds.base_lr
-            if base_lr >= max_lr:
-                warn(f"The detected base_lr={base_lr:.3g} is not below the given "
-                     f"max_lr={max_lr:.3g}; using max_lr / {SHORTCUT_RATIO:g}.")
-                base_lr = max_lr / SHORTCUT_RATIO
-        else:
-            max_lr = bounds.max_lr
-            if max_lr <= base_lr:
-                raise ValueError(
-                    f"The range test found max_lr={max_lr:.3g}, not above the given "
-                    f"base_lr={base_lr:.3g}. Lower base_lr or give max_lr too.")
-    return Suggestion(base_lr=float(base_lr), max_lr=float(max_lr),
-                      step_size=plan.step_size, plan=plan, policy=policy, bounds=bounds,
+            ramp=ramp, n_iter=range_test_iter, n_eval=N_EVAL, valid_size=valid_size,
+            max_valid_samples=MAX_VALID_SAMPLES, divergence_factor=DIVERGENCE_FACTOR,
+            random_state=seed, device=device, verbose=verbose, fit_params=fit_params)
+        base_lr, max_lr = _reconcile(rt.bounds, base_lr, max_lr)
+    return Suggestion(base_lr=float(base_lr), max_lr=float(max_lr), plan=plan,
                       range_test=rt, notes=notes)
+
+
+def _reconcile(bounds, base_lr, max_lr):
+    """The detected bounds, with a bound the user gave kept as given."""
+    if base_lr is None and max_lr is None:
+        return bounds.base_lr, bounds.max_lr
+    if base_lr is None:
+        base_lr = bounds.base_lr
+        if base_lr >= max_lr:
+            warn(f"The detected base_lr={base_lr:.3g} is not below the given "
+                 f"max_lr={max_lr:.3g}; using max_lr / {SHORTCUT_RATIO:g}.")
+            base_lr = max_lr / SHORTCUT_RATIO
+        return base_lr, max_lr
+    if bounds.max_lr <= base_lr:
+        raise ValueError(
+            f"The range test found max_lr={bounds.max_lr:.3g}, not above the given "
+            f"base_lr={base_lr:.3g}. Lower base_lr or give max_lr too.")
+    return base_lr, bounds.max_lr

@@ -54,6 +54,12 @@ def warn(message, category=UserWarning):
     warnings.warn(message, category, stacklevel=level)
 
 
+def warn_notes(notes, category=UserWarning):
+    """Emit each note as one warning of ``category`` (see :func:`warn`)."""
+    for note in notes:
+        warn(note, category)
+
+
 def _cuda_devices(device):
     if device is None or not torch.cuda.is_available():
         return []
@@ -95,6 +101,11 @@ def fresh_net(net, **params):
     if params:
         new.set_params(**params)
     return new
+
+
+def user_callbacks(net):
+    """The net's own callbacks, as a new list (the user's list is never extended)."""
+    return list(net.callbacks or [])
 
 
 def n_train_samples(net, X, y):

@@ -1,17 +1,22 @@
 """Checks of parameters and input, shared by :class:`~autoclr.AutoCLR` and
 :func:`~autoclr.range_test`.
 
-One table, :data:`PARAMS`, says what each parameter accepts; both public
-entry points check their arguments against it before any training, so a
-parameter is described (and its error worded) in one place. Messages name
-the parameter, the value received and what is allowed, with a "did you
-mean" hint for a mistyped option. Input arrays are validated with
+One table, :data:`PARAMS`, says what each parameter accepts and which stage
+of the fit reads it; both public entry points check their arguments against
+it before any training, so a parameter is described (and its error worded)
+in one place, and the lists of what the suggestion and the schedule take are
+derived from it. The options themselves (policies, ramps, detectors,
+monitors) are defined here too, at the bottom of the package, so that the
+modules they configure import them from here and never the reverse.
+Messages name the parameter, the value received and what is allowed, with a
+"did you mean" hint for a mistyped option. Input arrays are validated with
 scikit-learn's ``validate_data``.
 """
 
 from __future__ import annotations
 
 import difflib
+import inspect
 import math
 import numbers
 import warnings
@@ -27,17 +32,27 @@ from skorch.callbacks import LRScheduler
 from skorch.net import NeuralNet
 from torch.utils.data import Dataset
 
-from ._cycles import MONITORS, resolve_monitor
-from ._detect import DETECTORS
-from ._schedule import FACTOR_RANGE, POLICIES, momentum_bounds, user_callbacks
-from ._utils import is_int, resolve_device
+from ._utils import is_int, resolve_device, user_callbacks
 
-__all__ = ["PARAMS", "RAMPS", "check_params", "check_combinations", "check_net",
-           "check_param_names", "net_param_hint", "validate_input", "encode_target",
-           "check_data_size", "check_warm_start", "check_fit", "SCHEDULE_PARAMS"]
+__all__ = ["PARAMS", "RAMPS", "POLICIES", "CYCLIC_POLICIES", "FACTOR_RANGE", "MONITORS",
+           "DETECTION_METHODS", "AUTOCLR_PARAMS", "SUGGEST_PARAMS", "SCHEDULE_PARAMS",
+           "check_params", "check_combinations", "check_net", "check_param_names",
+           "net_param_hint", "validate_input", "encode_target", "check_data_size",
+           "check_warm_start", "check_fit", "resolve_monitor", "optimizer_momentum"]
 
 #: how the LR rises during the range test
 RAMPS = ("exp", "linear")
+#: CyclicLR's modes
+CYCLIC_POLICIES = ("triangular", "triangular2", "exp_range")
+#: every policy: CyclicLR's modes and a single OneCycleLR cycle over the budget
+POLICIES = (*CYCLIC_POLICIES, "one_cycle")
+#: allowed range of step_size / iterations per epoch
+FACTOR_RANGE = (2, 10)
+#: what ``cycle_monitor`` may name ("auto": valid_loss, or train_loss without a
+#: validation split)
+MONITORS = ("auto", "valid_loss", "valid_acc", "train_loss")
+#: the bound detectors (``autoclr._detect.DETECTORS`` implements one per name)
+DETECTION_METHODS = ("accuracy", "valid_loss", "loss")
 #: fewest samples AutoCLR trains on: the range test holds out a fifth to score
 MIN_SAMPLES = 10
 
@@ -159,40 +174,58 @@ class _Device:
 _RATE = _Number(0, None, closed="right", none=True)
 _ITER = _Number(8, None, integer=True, auto=True)
 
-#: what each parameter of AutoCLR and range_test accepts (``n_iter`` is
-#: ``range_test``'s name for ``range_test_iter``)
+# The stages that read a parameter: what the suggestion (plan, range test,
+# reading) takes, what shapes the fitted schedule (a warm start keeps it), what
+# only the cyclical fit reads, and range_test's own parameters (not AutoCLR's).
+SUGGEST, SCHEDULE, FIT, RANGE_TEST = "suggest", "schedule", "fit", "range_test"
+
+#: what each parameter of AutoCLR and range_test accepts, and the stages that read
+#: it (``n_iter`` is ``range_test``'s name for ``range_test_iter``)
 PARAMS = {
-    "policy": _Options(POLICIES),
-    "base_lr": _RATE,
-    "max_lr": _RATE,
-    "step_size": _Number(1, None, integer=True, auto=True),
-    "step_size_factor": _Number(*FACTOR_RANGE, integer=True, auto=True),
-    "n_cycles": _Number(1, None, integer=True, auto=True, none=True),
-    "cycle_monitor": _Options(MONITORS),
-    "cycle_tol": _Number(0, None),
-    "warm_start": _Bool(),
-    "gamma": _Number(0, 1, closed="right", auto=True),
-    "cycle_momentum": _Bool(),
-    "lr_range": _LRRange(),
-    "ramp": _Options(RAMPS),
-    "range_test_iter": _ITER,
-    "n_iter": _ITER,
-    "n_eval": _Number(1, None, integer=True),
-    "valid_size": _Number(0, 1, closed="neither"),
-    "max_valid_samples": _Number(1, None, integer=True),
-    "divergence_factor": _Number(1, None, closed="neither"),
-    "detection": _Options(tuple(DETECTORS)),
-    "device": _Device(),
-    "random_state": _RandomState(),
-    "verbose": _Number(0, None, integer=True),
+    "policy": (_Options(POLICIES), {SUGGEST, SCHEDULE}),
+    "base_lr": (_RATE, {SUGGEST, SCHEDULE}),
+    "max_lr": (_RATE, {SUGGEST, SCHEDULE}),
+    "step_size": (_Number(1, None, integer=True, auto=True), {SUGGEST, SCHEDULE}),
+    "step_size_factor": (_Number(*FACTOR_RANGE, integer=True, auto=True),
+                         {SUGGEST, SCHEDULE}),
+    "n_cycles": (_Number(1, None, integer=True, auto=True, none=True), {SUGGEST, FIT}),
+    "cycle_monitor": (_Options(MONITORS), {FIT}),
+    "cycle_tol": (_Number(0, None), {FIT}),
+    "warm_start": (_Bool(), {FIT}),
+    "gamma": (_Number(0, 1, closed="right", auto=True), {SCHEDULE}),
+    "cycle_momentum": (_Bool(), {SCHEDULE}),
+    "lr_range": (_LRRange(), {SUGGEST, RANGE_TEST}),
+    "ramp": (_Options(RAMPS), {SUGGEST, RANGE_TEST}),
+    "range_test_iter": (_ITER, {SUGGEST}),
+    "n_iter": (_ITER, {RANGE_TEST}),
+    "n_eval": (_Number(1, None, integer=True), {RANGE_TEST}),
+    "valid_size": (_Number(0, 1, closed="neither"), {SUGGEST, RANGE_TEST}),
+    "max_valid_samples": (_Number(1, None, integer=True), {RANGE_TEST}),
+    "divergence_factor": (_Number(1, None, closed="neither"), {RANGE_TEST}),
+    "detection": (_Options(DETECTION_METHODS), {SUGGEST}),
+    "device": (_Device(), {FIT, RANGE_TEST}),
+    "random_state": (_RandomState(), {FIT, RANGE_TEST}),
+    "verbose": (_Number(0, None, integer=True), {SUGGEST, FIT, RANGE_TEST}),
 }
+
+
+def _stage(stage):
+    return tuple(name for name, (_, stages) in PARAMS.items() if stage in stages)
+
+
+#: AutoCLR's parameters besides ``net``, in the order of its signature
+AUTOCLR_PARAMS = tuple(name for name, (_, stages) in PARAMS.items() if stages - {RANGE_TEST})
+#: AutoCLR's parameters that :func:`~autoclr._suggest.suggest` takes
+SUGGEST_PARAMS = _stage(SUGGEST)
+#: AutoCLR's parameters that shape the fitted schedule: a warm start keeps them
+SCHEDULE_PARAMS = _stage(SCHEDULE)
 
 
 def check_params(params: dict) -> None:
     """Check every parameter of ``params`` that :data:`PARAMS` knows."""
     for name, value in params.items():
         if name in PARAMS:
-            PARAMS[name].check(name, value)
+            PARAMS[name][0].check(name, value)
 
 
 def check_combinations(params: dict) -> None:
@@ -220,12 +253,47 @@ def check_combinations(params: dict) -> None:
                 "cyclical policy for several cycles).")
     resolve_monitor(params["net"], params["cycle_monitor"])
     if params["cycle_momentum"]:
-        momentum_bounds(params["net"])
+        optimizer_momentum(params["net"])
 
 
-#: parameters that shape the fitted schedule: a warm start keeps them
-SCHEDULE_PARAMS = ("policy", "base_lr", "max_lr", "step_size", "step_size_factor", "gamma",
-                   "cycle_momentum")
+def resolve_monitor(net, monitor="auto"):
+    """The history key read at cycle ends; ``ValueError`` when the net cannot record it."""
+    if monitor == "auto":
+        return "valid_loss" if net.train_split is not None else "train_loss"
+    if monitor.startswith("valid_") and net.train_split is None:
+        raise ValueError(
+            f"cycle_monitor={monitor!r} needs a validation split, but the net has "
+            "train_split=None. Give the net a train_split (e.g. skorch's ValidSplit(5)) "
+            "or use cycle_monitor='train_loss' (or 'auto').")
+    if monitor == "valid_acc" and not is_classifier(net):
+        raise ValueError(
+            "cycle_monitor='valid_acc' needs a classifier; the net is a "
+            f"{type(net).__name__}. Use 'valid_loss' (or 'auto').")
+    return monitor
+
+
+def optimizer_momentum(net) -> float:
+    """The momentum ``m`` of the net's optimizer (SGD's ``momentum``, Adam's ``betas[0]``).
+
+    ``cycle_momentum=True`` cycles it between ``0.85 m`` and ``m``: a ``ValueError``
+    when the optimizer has no momentum, or a momentum of 0.
+    """
+    optimizer = net.optimizer
+    kwargs = net.get_params_for("optimizer")
+    params = inspect.signature(optimizer).parameters
+    if "momentum" in params:
+        m = kwargs.get("momentum", params["momentum"].default)
+    elif "betas" in params:
+        m = kwargs.get("betas", params["betas"].default)[0]
+    else:
+        raise ValueError(
+            "cycle_momentum=True needs an optimizer with momentum or betas; "
+            f"{getattr(optimizer, '__name__', optimizer)} has neither.")
+    if not m:
+        raise ValueError(
+            "cycle_momentum=True, but the optimizer's momentum is 0; set "
+            "net__optimizer__momentum (e.g. 0.9) or leave cycle_momentum=False.")
+    return float(m)
 
 
 def check_warm_start(params: dict, fitted: dict) -> None:

@@ -244,7 +244,7 @@ def test_warm_start_runs_no_range_test(small_digits, net, monkeypatch):
     def no_range_test(*args, **kwargs):
         raise AssertionError("a warm start ran a range test")
 
-    monkeypatch.setattr(suggest_module, "range_test", no_range_test)
+    monkeypatch.setattr(suggest_module, "run_range_test", no_range_test)
     auto.set_params(net__max_epochs=8)  # the budget of the next fit
     fit_quietly(auto, X, y)
     assert (auto.base_lr_, auto.max_lr_) == bounds

@@ -8,6 +8,7 @@ import torch
 from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, check_cv
+from skorch.callbacks import Callback
 from torch import nn
 
 import autoclr._suggest as suggest_module
@@ -130,7 +131,7 @@ def test_given_bounds_skip_the_range_test(small_digits, monkeypatch, make_net):
     def boom(*args, **kwargs):
         raise AssertionError("the range test must not run")
 
-    monkeypatch.setattr(suggest_module, "range_test", boom)
+    monkeypatch.setattr(suggest_module, "run_range_test", boom)
     X, y = small_digits
     auto = AutoCLR(make_net(), base_lr=0.002, max_lr=0.02).fit(X, y)
     assert (auto.base_lr_, auto.max_lr_) == (0.002, 0.02)
@@ -197,25 +198,40 @@ def test_grid_search_over_autoclr_and_net_params(small_digits, make_net):
     assert not net.initialized_
 
 
-def test_module_instance_both_phases_start_from_the_same_weights(small_digits, monkeypatch,
-                                                                  make_net):
-    X, y = small_digits
-    module = MLP(n_features=64, n_outputs=10, hidden=16)
-    initial = {k: v.clone() for k, v in module.state_dict().items()}
+class StartWeights(Callback):
+    """Records the module's weights when each training run begins (in a class
+    attribute: the net's callbacks are copied with the net)."""
+
     seen = []
-    real_range_test = suggest_module.range_test
 
-    def spy(net, *args, **kwargs):
-        seen.append({k: v.clone() for k, v in net.module.state_dict().items()})
-        return real_range_test(net, *args, **kwargs)
+    def on_train_begin(self, net, **kwargs):
+        type(self).seen.append({k: v.clone() for k, v in net.module_.state_dict().items()})
 
-    monkeypatch.setattr(suggest_module, "range_test", spy)
-    net = make_net(module=module)
+
+@pytest.mark.parametrize("instance", [True, False], ids=["module instance", "module class"])
+def test_both_phases_start_from_the_same_weights(small_digits, make_net, instance):
+    """The range test and the final fit start from the same weights: the user's
+    module instance's (left untouched), or the same seeded initialisation."""
+    X, y = small_digits
+    module = MLP(n_features=64, n_outputs=10, hidden=16) if instance else MLP
+    initial = ({k: v.clone() for k, v in module.state_dict().items()} if instance
+               else None)
+    StartWeights.seen = []
+    params = {} if instance else dict(module__hidden=16)
+    net = make_net(module=module, callbacks=[("start", StartWeights())], **params)
     auto = AutoCLR(net, random_state=0).fit(X, y)
-    for k, v in module.state_dict().items():  # the user's weights are untouched
-        assert torch.equal(v, initial[k])
-        assert torch.equal(seen[0][k], initial[k])  # the range test starts from them
-    assert auto.net_.module_ is not module
+    assert len(StartWeights.seen) == 2  # the range test's start, then the final fit's
+    range_test_start, fit_start = StartWeights.seen
+    for k, v in range_test_start.items():
+        assert torch.equal(fit_start[k], v)
+        if instance:  # the user's weights, untouched
+            assert torch.equal(v, initial[k])
+            assert torch.equal(module.state_dict()[k], initial[k])
+    # and the final fit trained away from them
+    trained = auto.net_.module_.state_dict()
+    assert any(not torch.equal(trained[k], v) for k, v in fit_start.items())
+    if instance:
+        assert auto.net_.module_ is not module
 
 
 def test_keyboard_interrupt_in_the_range_test_propagates(small_digits, monkeypatch, make_net):
@@ -301,7 +317,7 @@ def test_module_class_both_phases_start_from_the_same_weights(small_digits, make
 ])
 def test_net_settings_that_cannot_work_fail_before_training(small_digits, monkeypatch,
                                                             bad, match, make_net):
-    monkeypatch.setattr(suggest_module, "range_test", None)  # never reached
+    monkeypatch.setattr(suggest_module, "run_range_test", None)  # never reached
     X, y = small_digits
     with pytest.raises(ValueError, match=match):
         AutoCLR(make_net(**bad)).fit(X, y)
@@ -309,7 +325,7 @@ def test_net_settings_that_cannot_work_fail_before_training(small_digits, monkey
 
 def test_base_lr_alone_above_the_tested_range_fails_before_training(small_digits,
                                                                    monkeypatch, make_net):
-    monkeypatch.setattr(suggest_module, "range_test", None)  # never reached
+    monkeypatch.setattr(suggest_module, "run_range_test", None)  # never reached
     X, y = small_digits
     with pytest.raises(ValueError, match=r"base_lr=2\.0 is given without max_lr"):
         AutoCLR(make_net(), base_lr=2.0).fit(X, y)
@@ -341,3 +357,43 @@ def test_data_smaller_than_two_batches_trains_and_says_so(make_net):
                for note in auto.suggestion_.notes)
     assert "note: n_samples=150" in repr(auto.suggestion_)
     assert auto.score(X, y) > 0.8
+
+
+# ------------------------------------------------------------ one parameter table
+def test_autoclr_parameters_are_listed_once_and_the_stage_lists_derive_from_it():
+    import inspect
+
+    from autoclr._detect import DETECTORS
+    from autoclr._suggest import suggest
+    from autoclr._validation import (
+        AUTOCLR_PARAMS,
+        DETECTION_METHODS,
+        PARAMS,
+        SCHEDULE_PARAMS,
+        SUGGEST_PARAMS,
+    )
+
+    signature = [p for p in inspect.signature(AutoCLR).parameters if p != "net"]
+    assert list(AUTOCLR_PARAMS) == signature
+    # suggest takes exactly the suggestion stage's parameters, plus what fit resolves
+    taken = set(inspect.signature(suggest).parameters) - {"net", "X", "y", "device", "seed",
+                                                          "fit_params"}
+    assert taken == set(SUGGEST_PARAMS)
+    assert set(SCHEDULE_PARAMS) == {"policy", "base_lr", "max_lr", "step_size",
+                                    "step_size_factor", "gamma", "cycle_momentum"}
+    assert set(SCHEDULE_PARAMS) | set(SUGGEST_PARAMS) <= set(PARAMS)
+    assert tuple(DETECTORS) == DETECTION_METHODS
+
+
+def test_fitted_values_are_held_once(small_digits, make_net):
+    X, y = small_digits
+    auto = AutoCLR(make_net(max_epochs=4), range_test_iter=20, random_state=0)
+    assert not hasattr(auto, "base_lr_") and not hasattr(auto, "step_size_")
+    auto.fit(X, y)
+    s = auto.suggestion_
+    assert (auto.base_lr_, auto.max_lr_) == (s.base_lr, s.max_lr)
+    assert auto.step_size_ == s.step_size == s.plan.step_size == auto.cycle_plan_.step_size
+    assert auto.range_test_ is s.range_test and s.bounds is s.range_test.bounds
+    assert (auto.n_cycles_run_, auto.stop_reason_) == (auto.cycle_report_.n_cycles,
+                                                      auto.cycle_report_.stop_reason)
+    assert "base_lr_" not in vars(auto) and "step_size_" not in vars(auto)

@@ -33,9 +33,12 @@ HARD = dict(batch_size=32, max_epochs=4, train_split=None)
 
 # ------------------------------------------------------------ divergence
 def test_divergence_at_the_start_retries_once_lower(digits400, make_net):
-    """lr_range=(20, 2e4) diverges at once: one retry 1000x lower, with a warning."""
+    """lr_range=(20, 2e4) diverges before its curve can be read (after 26 of 60
+    iterations): one retry 1000x lower, with a warning that says so."""
     X, y = digits400
-    with pytest.warns(BoundsWarning, match=r"diverged .* starts too high\. Retrying once"):
+    with pytest.warns(BoundsWarning, match=r"diverged .* after 26 of 60 iterations, at "
+                                           r"lr=420: before the curve could be read "
+                                           r"\(lr_range=\(20.0, 20000.0\)\)\. Retrying once"):
         auto = AutoCLR(make_net(**HARD), lr_range=(20.0, 2e4), range_test_iter=60,
                        random_state=0).fit(X, y)
     rt = auto.range_test_
@@ -99,6 +102,42 @@ def test_divergence_also_after_the_retry_is_an_error(digits400, make_net):
     assert not hasattr(auto, "net_")
 
 
+def _late_divergence(lr_range, n_iter=60):
+    """A flat, unreadable curve whose loss diverges after 40 of ``n_iter`` iterations."""
+    r = _flat_result(n_iter, lr_range)
+    stop = 40
+    keep = r.eval_iterations < stop
+    return RangeTestResult(
+        lrs=r.lrs[:stop], losses=r.losses[:stop], eval_iterations=r.eval_iterations[keep],
+        eval_lrs=r.eval_lrs[keep], scores=r.scores[keep], score_name="accuracy",
+        lr_range=lr_range, ramp="exp", n_iter=n_iter, n_train=100, n_valid=20,
+        stop_reason="diverged", diverged_lr=float(r.lrs[stop]))
+
+
+def test_a_late_divergence_on_an_unreadable_curve_is_retried_then_falls_back(
+        digits400, monkeypatch, make_net):
+    """Diverging after two thirds of the ramp, before the curve could be read: one
+    retry lower; still unreadable (and diverging late again), the net's lr is the
+    fallback. Not the error for a loss that diverges from the first iterations."""
+    calls = []
+
+    def late(net, X, y, *, lr_range, **kwargs):
+        calls.append(lr_range)
+        return _late_divergence(lr_range)
+
+    monkeypatch.setattr(suggest_module, "run_range_test", late)
+    X, y = digits400
+    with pytest.warns(BoundsWarning) as record:
+        auto = AutoCLR(make_net(lr=0.03, **HARD), random_state=0).fit(X, y)
+    messages = [str(w.message) for w in record if w.category is BoundsWarning]
+    assert any("after 40 of 60 iterations" in m and "before the curve could be read" in m
+               and "Retrying once" in m for m in messages)
+    assert any("Using the net's lr=0.03 as max_lr" in m for m in messages)
+    assert len(calls) == 2 and calls[1][0] == pytest.approx(1e-9)
+    assert auto.range_test_.bounds.method == "net_lr"
+    assert (auto.base_lr_, auto.max_lr_) == (pytest.approx(0.03 / 4), 0.03)
+
+
 # ------------------------------------------------------------ flat curves
 def test_random_labels_warn_and_fall_back(digits400, make_net):
     X, _ = digits400
@@ -124,7 +163,7 @@ def _flat_result(n_iter=60, lr_range=(1e-6, 1.0)):
 
 def test_unreadable_curve_uses_the_nets_lr_loudly(digits400, monkeypatch, make_net):
     """Flat score and flat loss: neither rule reads anything; the net's lr is the last resort."""
-    monkeypatch.setattr(suggest_module, "range_test", lambda *a, **k: _flat_result())
+    monkeypatch.setattr(suggest_module, "run_range_test", lambda *a, **k: _flat_result())
     X, y = digits400
     with pytest.warns(BoundsWarning, match=r"Using the net's lr=0\.03 as max_lr"):
         auto = AutoCLR(make_net(lr=0.03, **HARD), random_state=0).fit(X, y)

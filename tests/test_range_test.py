@@ -5,8 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from autoclr import RangeTestResult, range_test
-from autoclr._range_test import _split, auto_n_iter, lr_ramp
+import autoclr._range_test as range_test_module
+from autoclr import AutoCLR, RangeTestResult, range_test
+from autoclr._range_test import WARMUP_ITER, DivergenceWatch, _split, auto_n_iter, lr_ramp
 
 
 def test_records_losses_and_scores_along_an_exponential_ramp(small_digits, make_net):
@@ -148,3 +149,44 @@ def test_range_test_checks_its_split_with_autoclrs_check(small_digits, make_net)
         range_test(make_net(), X[:64], y[:64], valid_size=0.005, random_state=0)
     with pytest.raises(ValueError, match=r"n_samples=6 is too small"):
         range_test(make_net(), X[:6], y[:6], random_state=0)
+
+
+# ------------------------------------------------------------ divergence watch
+def test_divergence_watch_is_pure_and_stops_at_the_first_factor_over_the_best():
+    watch = DivergenceWatch(divergence_factor=5.0)
+    # a lucky start (a loss of 0) is no baseline: the median of the first losses is
+    assert not watch.update([0.0, 16.0, 2.0, 2.0, 2.0, 2.0])
+    assert not watch.update([1.0] * 50)  # falls: the best follows the smoothed loss
+    best = watch.smoothed
+    assert watch.stop_at is None and watch.stop_reason == "completed"
+    k = 0
+    while not watch.update([100.0]):
+        k += 1
+    assert watch.stop_reason == "diverged" and watch.stop_at == 56 + k
+    assert watch.smoothed > 5.0 * best
+    assert watch.update([1.0])  # it stays diverged
+
+
+def test_divergence_watch_stops_at_a_non_finite_loss_even_in_the_warm_up():
+    watch = DivergenceWatch()
+    assert watch.update([2.0, 2.1, float("nan"), 2.0])
+    assert (watch.stop_at, watch.stop_reason) == (2, "nan")
+    assert WARMUP_ITER > 2
+
+
+def test_autoclr_checks_once_the_range_test_does_not_check_again(small_digits, make_net,
+                                                                 monkeypatch):
+    """range_test checks its arguments; AutoCLR, having checked its own, runs the
+    test without a second check of the net and the parameters."""
+    calls = []
+    for name in ("check_net", "check_params", "check_data_size"):
+        real = getattr(range_test_module, name)
+        monkeypatch.setattr(range_test_module, name,
+                            lambda *a, _real=real, _name=name, **k: (calls.append(_name),
+                                                                      _real(*a, **k))[1])
+    X, y = small_digits
+    range_test(make_net(), X, y, n_iter=20, random_state=0)
+    assert sorted(calls) == ["check_data_size", "check_net", "check_params"]
+    calls.clear()
+    AutoCLR(make_net(max_epochs=4), range_test_iter=20, random_state=0).suggest(X, y)
+    assert calls == []
