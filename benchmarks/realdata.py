@@ -9,7 +9,8 @@ the ``realdata`` markers in ``docs/benchmarks.md``, the figure
     .venv/bin/python benchmarks/realdata.py                 # everything, 5 seeds
     .venv/bin/python benchmarks/realdata.py --only autoclr  # AutoCLR alone, peers cached
     .venv/bin/python benchmarks/realdata.py --variant linear --autoclr-params '{"ramp": "linear"}'
-    .venv/bin/python benchmarks/realdata.py --variant plateau --detector-constants '{"TOP_POSITION": 0}'
+    .venv/bin/python benchmarks/realdata.py --variant plateau \\
+        --detector-constants '{"TOP_POSITION": 0}'
     .venv/bin/python benchmarks/realdata.py --quick         # smoke run, a few minutes
 
 Contenders (``CONTENDERS``):

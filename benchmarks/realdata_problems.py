@@ -21,15 +21,14 @@ import hashlib
 import json
 import warnings
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.compose import ColumnTransformer
-from sklearn.datasets import (load_breast_cancer, load_diabetes, load_digits, load_iris,
-                              load_wine)
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_iris, load_wine
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
@@ -429,7 +428,7 @@ def _problems():
 PROBLEMS = {p.name: p for p in _problems()}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(name):
     return PROBLEMS[name].load()
 
