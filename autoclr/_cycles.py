@@ -36,7 +36,7 @@ from ._schedule import (
     plan_cycles,
     trained_iterations,
 )
-from ._utils import n_train_samples, seeded, warn
+from ._utils import exclusive_rng, n_train_samples, seeded, warn
 
 __all__ = ["CycleEnd", "HeldStop", "CycleReport", "cycle_callbacks", "run_cycles",
            "plan_more", "hold_stops", "resolve_monitor", "MONITORS", "CYCLE_TOL", "SCHEDULER",
@@ -347,9 +347,10 @@ def run_cycles(net, X, y, plan, *, seed, device=None, monitor="auto", tol=CYCLE_
     elsewhere than at a cycle end (Ctrl-C) warns.
     """
     net.set_params(max_epochs=plan.n_epochs)
-    with seeded(seed, device):
-        if not net.initialized_:
-            net.initialize()
+    with seeded(seed, device, exclusive=False):
+        with exclusive_rng():
+            if not net.initialized_:
+                net.initialize()
         callbacks = dict(net.callbacks_)
         scheduler, gate = callbacks[SCHEDULER], callbacks[GATE]
         if plan.policy == "one_cycle":

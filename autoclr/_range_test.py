@@ -395,7 +395,7 @@ def run_range_test(net, X, y, *, lr_range, ramp, n_iter, n_eval, valid_size,
     eval_at = np.unique(np.round(np.linspace(0, n_iter, n_eval + 1)[1:]).astype(int) - 1)
     run = _Run.start(net, X, y, train_idx, valid_idx, seed, device, classifier)
     loop_start = time.perf_counter()
-    with seeded(seed + 1, run.net.device):
+    with seeded(seed + 1, run.net.device, exclusive=False):
         record = run.train(lrs, eval_at, DivergenceWatch(divergence_factor), fit_params,
                            verbose)
     end_time = time.perf_counter()

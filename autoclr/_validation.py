@@ -169,6 +169,10 @@ class _Device:
             raise ValueError(
                 f"{name}={value!r} was asked for but CUDA is not available; use "
                 "device='auto' or 'cpu'.")
+        if kind == "mps" and not (torch.backends.mps.is_available()):
+            raise ValueError(
+                f"{name}={value!r} was asked for but Apple's MPS is not available; use "
+                "device='auto' or 'cpu'.")
 
 
 _RATE = _Number(0, None, closed="right", none=True)

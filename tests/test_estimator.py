@@ -397,3 +397,22 @@ def test_fitted_values_are_held_once(small_digits, make_net):
     assert (auto.n_cycles_run_, auto.stop_reason_) == (auto.cycle_report_.n_cycles,
                                                       auto.cycle_report_.stop_reason)
     assert "base_lr_" not in vars(auto) and "step_size_" not in vars(auto)
+
+
+def test_device_auto_is_cuda_then_mps_then_cpu(small_digits, make_net, monkeypatch):
+    """MPS can only be tested here by mocking its availability."""
+    from autoclr._utils import resolve_device
+
+    X, y = small_digits
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert resolve_device("auto") == "mps"
+    assert AutoCLR(make_net())._prepare(X, y)[0] == "mps"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu"
+    with pytest.raises(ValueError, match=r"device='mps' was asked for but Apple's MPS is "
+                                         r"not available"):
+        AutoCLR(make_net(), device="mps").fit(X, y)

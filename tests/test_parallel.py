@@ -182,3 +182,56 @@ def test_grid_search_over_net_params_refits_the_best(small_digits, make_net):
     assert grid.best_estimator_.net_.module_.net[0].out_features == \
         grid.best_params_["net__module__hidden"]
     assert net.module__hidden == 32 and not net.initialized_  # the user's net untouched
+
+
+class Overlap(Callback):
+    """Counts, for each training batch of the fit ``name`` (range test and final fit),
+    whether the fit named ``other`` was training then: between its first batch and
+    the end of its final fit. Class-level records: the net's callbacks are copied."""
+
+    training = {}
+    batches = {}
+
+    def __init__(self, name="a", other="b"):
+        self.name, self.other = name, other
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if not training:
+            return
+        type(self).training[self.name] = True
+        total, during = type(self).batches.get(self.name, (0, 0))
+        type(self).batches[self.name] = (total + 1,
+                                         during + bool(type(self).training.get(self.other)))
+
+    def on_train_end(self, net, **kwargs):
+        type(self).training[self.name] = False
+
+
+def test_fits_in_threads_train_at_the_same_time(small_digits, make_net):
+    """No process-wide lock is held across a fit: two fits in two threads (a dask
+    worker's threads, joblib's threading backend) each run most of their batches
+    while the other one is training (with a lock held for each whole fit, 14 % did)."""
+    import threading
+
+    X, y = small_digits
+    Overlap.training, Overlap.batches = {}, {}
+    fits = {name: AutoCLR(make_net(max_epochs=12, callbacks=[("overlap", Overlap(name, other))]),
+                          **FAST)
+            for name, other in (("a", "b"), ("b", "a"))}
+    threads = [threading.Thread(target=fit.fit, args=(X, y)) for fit in fits.values()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(hasattr(fit, "net_") for fit in fits.values())
+    for name in "ab":
+        total, during = Overlap.batches[name]
+        fit = fits[name]
+        assert total == len(fit.range_test_.lrs) + fit.cycle_report_.n_iter
+        assert during / total > 0.5, (name, total, during)
+    # and each fit is the one a serial fit gives: an MLP draws nothing from torch's
+    # global RNG while it trains, and its initialisation is seeded under the lock
+    serial = AutoCLR(make_net(max_epochs=12), **FAST).fit(X, y)
+    for fit in fits.values():
+        assert fit.max_lr_ == serial.max_lr_
+        np.testing.assert_array_equal(fit.predict_proba(X), serial.predict_proba(X))
