@@ -265,6 +265,7 @@ class AutoCLR(BaseEstimator):
             # a column); several columns need a module with as many outputs
             tags.target_tags.multi_output = net_tags.estimator_type == "regressor"
         tags.non_deterministic = self.random_state is None
+        tags.input_tags.sparse = True  # skorch takes scipy sparse X (as CSR rows)
         return tags
 
     def set_params(self, **params):
@@ -297,7 +298,7 @@ class AutoCLR(BaseEstimator):
     def _suggest(self, X, y_enc, device, seed, fit_params):
         own = {k: getattr(self, k) for k in SUGGEST_PARAMS}
         return suggest(self.net, X, y_enc, **own, device=device, seed=seed,
-                       fit_params=fit_params)
+                       classes=getattr(self, "classes_", None), fit_params=fit_params)
 
     def suggest(self, X, y=None, **fit_params):
         """Run the range test only and return the suggested bounds and step size.
@@ -454,7 +455,14 @@ class AutoCLR(BaseEstimator):
         """Class probabilities from the fitted net, columns in ``classes_`` order."""
         check_is_fitted(self, "net_")
         X, _ = validate_input(self, X, reset=False)
-        return self.net_.predict_proba(X)
+        proba = self.net_.predict_proba(X)
+        if proba.ndim != 2 or proba.shape[1] != len(self.classes_):
+            raise ValueError(
+                f"The net's module gives {proba.shape[1:]} outputs per sample for the "
+                f"{len(self.classes_)} classes_ {self.classes_.tolist()!r}: columns and "
+                "labels would be out of line. Give the module one output per class, or "
+                "list every class in the net's classes parameter.")
+        return proba
 
     def score(self, X, y, sample_weight=None):
         """Accuracy for classifiers, R^2 for regressors (as scikit-learn's mixins)."""

@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from sklearn.base import is_classifier
 from sklearn.model_selection import train_test_split
+from skorch.classifier import NeuralNetBinaryClassifier
 from skorch.dataset import Dataset as SkorchDataset
 from skorch.net import NeuralNet
 from torch.utils.data import DataLoader, Dataset, Subset
@@ -52,6 +53,7 @@ from ._utils import (
     fresh_net,
     is_int,
     iterations_per_epoch,
+    n_samples,
     resolve_device,
     seeded,
     to_device,
@@ -366,7 +368,7 @@ def range_test(
                       valid_size=valid_size, max_valid_samples=max_valid_samples,
                       divergence_factor=divergence_factor, random_state=random_state,
                       device=device, verbose=verbose))
-    check_data_size(_length(X), valid_size, needs_range_test=True)
+    check_data_size(n_samples(X), valid_size, needs_range_test=True)
     return run_range_test(
         net, X, y, lr_range=lr_range, ramp=ramp, n_iter=n_iter, n_eval=n_eval,
         valid_size=valid_size, max_valid_samples=max_valid_samples,
@@ -376,8 +378,12 @@ def range_test(
 
 def run_range_test(net, X, y, *, lr_range, ramp, n_iter, n_eval, valid_size,
                    max_valid_samples, divergence_factor, random_state, device, verbose,
-                   fit_params, start_time=None) -> RangeTestResult:
-    """:func:`range_test` on arguments already checked (as ``AutoCLR.fit`` checks them)."""
+                   fit_params, classes=None, start_time=None) -> RangeTestResult:
+    """:func:`range_test` on arguments already checked (as ``AutoCLR.fit`` checks them).
+
+    ``classes`` (a classifier's ``classes_``, which ``y`` indexes): checked against
+    the module's outputs at the first evaluation, after a few steps.
+    """
     start_time = time.perf_counter() if start_time is None else start_time
     fit_params = dict(fit_params or {})
     # an int seed is used as is, so that AutoCLR's final fit, seeded with the same
@@ -385,7 +391,7 @@ def run_range_test(net, X, y, *, lr_range, ramp, n_iter, n_eval, valid_size,
     seed = random_state if is_int(random_state) and 0 <= random_state < 2**31 else (
         draw_seed(random_state))
     classifier = is_classifier(net)
-    train_idx, valid_idx = _split(_length(X), y, valid_size, classifier, seed)
+    train_idx, valid_idx = _split(n_samples(X), y, valid_size, classifier, seed)
     bs = len(train_idx) if net.batch_size in (-1, None) else int(net.batch_size)
     if n_iter == "auto":
         n_iter = auto_n_iter(len(train_idx), bs)
@@ -393,7 +399,7 @@ def run_range_test(net, X, y, *, lr_range, ramp, n_iter, n_eval, valid_size,
     valid_idx = valid_idx[: _n_scored(len(valid_idx), max_valid_samples, n_iter, bs, n_eval)]
     lrs = lr_ramp(lr_range, n_iter, ramp)
     eval_at = np.unique(np.round(np.linspace(0, n_iter, n_eval + 1)[1:]).astype(int) - 1)
-    run = _Run.start(net, X, y, train_idx, valid_idx, seed, device, classifier)
+    run = _Run.start(net, X, y, train_idx, valid_idx, seed, device, classifier, classes)
     loop_start = time.perf_counter()
     with seeded(seed + 1, run.net.device, exclusive=False):
         record = run.train(lrs, eval_at, DivergenceWatch(divergence_factor), fit_params,
@@ -496,9 +502,10 @@ class _Run:
     classifier: bool
     baseline_score: float | None
     baseline_loss: float | None
+    classes: np.ndarray | None = None
 
     @classmethod
-    def start(cls, net, X, y, train_idx, valid_idx, seed, device, classifier):
+    def start(cls, net, X, y, train_idx, valid_idx, seed, device, classifier, classes=None):
         """A fresh, initialised copy of ``net`` and its training and scored batches."""
         params = {"iterator_train__generator": torch.Generator().manual_seed(seed)}
         if device is not None:
@@ -519,7 +526,8 @@ class _Run:
         valid = _valid_batches(rt_net, dataset, X, y, valid_idx, array_path, dev)
         baseline, baseline_loss = (_prior_scores(rt_net, valid, y, valid_idx) if classifier
                                    else (None, None))
-        return cls(rt_net, train_pass, valid, dev, classifier, baseline, baseline_loss)
+        return cls(rt_net, train_pass, valid, dev, classifier, baseline, baseline_loss,
+                   classes)
 
     def batches(self):
         """Passes over the training split, without end (``on_epoch_begin`` before each)."""
@@ -558,8 +566,10 @@ class _Run:
             if i != next_eval:
                 continue
             t_score = time.perf_counter()
+            # the first evaluation also checks the module's outputs against the classes
             score_buf[k_eval], vloss_buf[k_eval] = _score(
-                self.net, self.valid, self.classifier, dev, fit_params)
+                self.net, self.valid, self.classifier, dev, fit_params,
+                classes=self.classes if k_eval == 0 else None)
             score_time += time.perf_counter() - t_score
             k_eval += 1
             next_eval = eval_list[k_eval] if k_eval < len(eval_list) else -1
@@ -579,15 +589,40 @@ class _Run:
                        watch.stop_reason, score_time)
 
 
-def _length(X):
-    if isinstance(X, dict):
-        return len(next(iter(X.values())))
-    return len(X)
+def _first_output(y_pred):
+    return y_pred[0] if isinstance(y_pred, (tuple, list)) else y_pred
 
 
-def _labels(y_pred):
-    y_pred = y_pred[0] if isinstance(y_pred, (tuple, list)) else y_pred
-    return (y_pred > 0).long().ravel() if y_pred.ndim == 1 else y_pred.argmax(1)
+def _labels(y_pred, threshold=0.0):
+    """Predicted class indices: the argmax, or for one output (a binary net's logit)
+    whether it exceeds ``threshold``."""
+    y_pred = _first_output(y_pred)
+    if y_pred.ndim == 1 or y_pred.shape[1] == 1:
+        return (y_pred.ravel() > threshold).long()
+    return y_pred.argmax(1)
+
+
+def _logit_threshold(net):
+    """A binary net's decision threshold on its logit (its ``threshold`` on the
+    probability, 0.5 by default); 0 for other nets."""
+    t = float(getattr(net, "threshold", 0.5))
+    return math.log(t / (1 - t)) if 0 < t < 1 else (math.inf if t >= 1 else -math.inf)
+
+
+def _check_outputs(net, y_pred, classes):
+    """The module gives one output per class (a binary net: one logit)."""
+    if isinstance(net, NeuralNetBinaryClassifier):
+        return
+    y_pred = _first_output(y_pred)
+    n_out = 1 if y_pred.ndim == 1 else int(y_pred.shape[1])
+    if n_out != len(classes):
+        shown = classes.tolist() if len(classes) <= 12 else f"{classes[:12].tolist()}..."
+        raise ValueError(
+            f"The net's module returns {n_out} outputs per sample, but there are "
+            f"{len(classes)} classes: {shown}. Each output is the score of one class, in "
+            "the order of classes_: give the module as many outputs as classes, or, when "
+            "y lacks some of the module's classes, list all of them in the net's classes "
+            "parameter (skorch's NeuralNetClassifier(..., classes=[...])).")
 
 
 def _prior_scores(net, valid, y, idx):
@@ -596,7 +631,8 @@ def _prior_scores(net, valid, y, idx):
     The accuracy of always predicting the most frequent class, and the
     cross-entropy of predicting the class frequencies (their entropy), the
     latter only for the criteria whose loss that is (``CrossEntropyLoss``,
-    ``NLLLoss``, unweighted and without label smoothing); else ``None``.
+    ``NLLLoss``, ``BCEWithLogitsLoss``, unweighted and without label smoothing);
+    else ``None``.
     """
     if y is not None:  # from the host copy of the labels: no device sync
         labels = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)[idx]
@@ -606,26 +642,33 @@ def _prior_scores(net, valid, y, idx):
     counts = np.unique(labels.ravel(), return_counts=True)[1]
     freq = counts / counts.sum()
     criterion = net.criterion_
-    plain = (isinstance(criterion, (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss))
+    plain = (isinstance(criterion, (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss,
+                                    torch.nn.BCEWithLogitsLoss))
              and criterion.weight is None and criterion.reduction == "mean"
-             and getattr(criterion, "label_smoothing", 0.0) == 0.0)
+             and getattr(criterion, "label_smoothing", 0.0) == 0.0
+             and getattr(criterion, "pos_weight", None) is None)
     entropy = float(-(freq * np.log(freq)).sum()) if plain else None
     return float(freq.max()), entropy
 
 
 @torch.no_grad()
-def _score(net, valid, classifier, device, fit_params):
-    """Accuracy (classifiers) or negative loss, and the loss, on the held-out batches."""
+def _score(net, valid, classifier, device, fit_params, classes=None):
+    """Accuracy (classifiers) or negative loss, and the loss, on the held-out batches
+    (with ``classes``, first checked against the module's outputs)."""
     net._set_training(False)
     correct = torch.zeros((), device=device)
     loss_sum = torch.zeros((), device=device)
+    threshold = _logit_threshold(net)
     count = 0
     for Xv, yv in valid:
         yv = to_device(torch.as_tensor(yv), device)
         y_pred = net.infer(Xv, **fit_params)
+        if classes is not None:
+            _check_outputs(net, y_pred, classes)
+            classes = None
         loss_sum += net.get_loss(y_pred, yv, X=Xv, training=False) * len(yv)
         if classifier:
-            correct += (_labels(y_pred) == yv.ravel()).sum()
+            correct += (_labels(y_pred, threshold) == yv.ravel()).sum()
         count += len(yv)
     net._set_training(True)
     loss = loss_sum / count

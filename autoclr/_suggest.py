@@ -30,7 +30,7 @@ from ._range_test import (
     run_range_test,
 )
 from ._schedule import MIN_CYCLES, ONE_CYCLE_FINAL_DIV_FACTOR, CyclePlan, plan_cycles
-from ._utils import n_train_samples, warn, warn_notes
+from ._utils import n_samples, n_train_samples, warn, warn_notes
 
 __all__ = ["Suggestion", "suggest"]
 
@@ -245,25 +245,26 @@ def _size_notes(n, n_train, batch_size, plan):
 
 def suggest(net, X, y, *, policy, base_lr, max_lr, step_size, step_size_factor, n_cycles,
             lr_range, ramp, range_test_iter, valid_size, detection, verbose, device, seed,
-            fit_params=None) -> Suggestion:
+            classes=None, fit_params=None) -> Suggestion:
     """Range test, detection, fallbacks and plan: the bounds and step size to use.
 
     The parameters are :class:`~autoclr.AutoCLR`'s, already checked
     (``device`` resolved); ``X`` and ``y`` are validated and ``y`` encoded;
-    ``seed`` is an int.
+    ``seed`` is an int; ``classes`` a classifier's ``classes_``.
     """
     # the plan needs no training: computed first, so its errors come first
     n_train = n_train_samples(net, X, y)
     plan = plan_cycles(n_train, net.batch_size, net.max_epochs, step_size=step_size,
                        factor=step_size_factor, n_cycles=n_cycles, policy=policy)
-    notes = _size_notes(len(X), n_train, net.batch_size, plan)
+    notes = _size_notes(n_samples(X), n_train, net.batch_size, plan)
     rt = None
     if base_lr is None or max_lr is None:
         rt = _test_and_read(
             net, X, y, lr_range=tuple(float(v) for v in lr_range), detection=detection,
             ramp=ramp, n_iter=range_test_iter, n_eval=N_EVAL, valid_size=valid_size,
             max_valid_samples=MAX_VALID_SAMPLES, divergence_factor=DIVERGENCE_FACTOR,
-            random_state=seed, device=device, verbose=verbose, fit_params=fit_params)
+            random_state=seed, device=device, verbose=verbose, fit_params=fit_params,
+            classes=classes)
         base_lr, max_lr = _reconcile(rt.bounds, base_lr, max_lr)
     return Suggestion(base_lr=float(base_lr), max_lr=float(max_lr), plan=plan,
                       range_test=rt, notes=notes)

@@ -19,9 +19,9 @@ import difflib
 import inspect
 import math
 import numbers
-import warnings
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import is_classifier
 from sklearn.exceptions import DataConversionWarning
@@ -29,10 +29,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 from skorch.callbacks import LRScheduler
+from skorch.classifier import NeuralNetBinaryClassifier
 from skorch.net import NeuralNet
 from torch.utils.data import Dataset
 
-from ._utils import is_int, resolve_device, user_callbacks
+from ._utils import is_int, is_multi_input, n_samples, resolve_device, user_callbacks, warn
 
 __all__ = ["PARAMS", "RAMPS", "POLICIES", "CYCLIC_POLICIES", "FACTOR_RANGE", "MONITORS",
            "DETECTION_METHODS", "AUTOCLR_PARAMS", "SUGGEST_PARAMS", "SCHEDULE_PARAMS",
@@ -365,26 +366,28 @@ def net_param_hint(estimator, params):
 
 
 # ---------------------------------------------------------------------- input
-def n_samples(a):
-    """Length of an array, tensor or dataset; ``None`` when it has none."""
-    if a is None:
-        return None
-    shape = getattr(a, "shape", None)
-    if shape is not None:
-        return int(shape[0]) if len(shape) else None
-    try:
-        return len(a)
-    except TypeError:
-        return None
+def _x_dtype(X):
+    """Floating-point input becomes float32 (skorch's modules are float32); integer
+    arrays (token ids for an embedding) keep their dtype, as skorch keeps it."""
+    dtype = getattr(X, "dtype", None)
+    if isinstance(X, (np.ndarray, torch.Tensor)) or sp.issparse(X):
+        if dtype is not None and np.issubdtype(np.dtype(str(dtype).replace("torch.", "")),
+                                               np.integer):
+            return None
+    return np.float32
 
 
 def validate_input(estimator, X, y=None, *, reset):
-    """Arrays the scikit-learn way (float32, any dimension); datasets pass as they are.
+    """Input as skorch takes it, checked the scikit-learn way before any training.
 
-    With ``reset=True`` (``fit``) ``n_features_in_`` is set and ``y`` is
-    required unless ``X`` is a torch ``Dataset`` yielding ``(X, y)``; with
-    ``reset=False`` and a ``y`` (a warm start) both are checked against the
-    first fit.
+    Arrays, tensors, pandas frames and scipy sparse matrices go through
+    ``validate_data`` (``n_features_in_``, ``feature_names_in_``): floating-point
+    ones become float32, integer ones keep their dtype, sparse ones stay sparse.
+    A torch ``Dataset``, a dict or a list of arrays (several inputs of the
+    module's ``forward``) pass as they are, their lengths checked. With
+    ``reset=True`` (``fit``) ``y`` is required unless ``X`` is a ``Dataset``
+    yielding ``(X, y)``; with ``reset=False`` and a ``y`` (a warm start) both are
+    checked against the first fit.
     """
     if isinstance(X, Dataset) or isinstance(X, torch.Tensor) and not reset and y is None:
         return X, y
@@ -392,55 +395,91 @@ def validate_input(estimator, X, y=None, *, reset):
         raise ValueError(
             "AutoCLR requires y to be passed, but the target y is None: pass y, or a "
             "torch Dataset yielding (X, y) pairs as X.")
-    if isinstance(X, torch.Tensor):
-        X = X.detach().cpu().numpy()
     if isinstance(y, torch.Tensor):
         y = y.detach().cpu().numpy()
-    if not reset and y is None:
-        return validate_data(estimator, X, reset=False, dtype=np.float32,
-                             allow_nd=True), None
     n_x, n_y = n_samples(X), n_samples(y)
     if n_x is not None and n_y is not None and n_x != n_y:
         raise ValueError(
             f"X and y have different lengths: X has {n_x} samples, y has {n_y}. Pass "
             "one target per sample.")
-    return validate_data(
-        estimator, X, y, reset=reset, dtype=np.float32, allow_nd=True,
-        y_numeric=not is_classifier(estimator.net), multi_output=True)
+    if is_multi_input(X):
+        return X, (None if y is None else np.asarray(y))
+    if isinstance(X, torch.Tensor):
+        X = X.detach().cpu().numpy()
+    # skorch's Dataset indexes sparse rows as CSR matrices (1 x n_features)
+    kwargs = dict(reset=reset, dtype=_x_dtype(X), allow_nd=True, accept_sparse="csr")
+    if not reset and y is None:
+        return _as_csr_matrix(validate_data(estimator, X, **kwargs)), None
+    X, y = validate_data(estimator, X, y, y_numeric=not is_classifier(estimator.net),
+                         multi_output=True, **kwargs)
+    return _as_csr_matrix(X), y
+
+
+def _as_csr_matrix(X):
+    """A sparse array (``csr_array``) as a ``csr_matrix``, whose rows stay 2-d."""
+    return sp.csr_matrix(X) if sp.issparse(X) and not isinstance(X, sp.spmatrix) else X
+
+
+def _binary_net(net) -> bool:
+    return isinstance(net, NeuralNetBinaryClassifier)
 
 
 def encode_target(estimator, y, *, reset=True):
-    """Class indices (setting ``classes_``; with ``reset=False`` those of the last fit)
-    or a float32 target column."""
+    """What the net trains on: class indices for a classifier (setting ``classes_``;
+    with ``reset=False`` those of the last fit), 0.0/1.0 for a
+    ``NeuralNetBinaryClassifier`` (its ``BCEWithLogitsLoss`` takes float
+    targets), or a float32 target column for a regressor.
+
+    The classes are the net's ``classes`` when it has them (skorch's parameter:
+    then ``y`` must hold no other label, and its labels are encoded in that
+    order), else the sorted labels of ``y``.
+    """
     if y is None:
         return None
-    if is_classifier(estimator.net):
-        check_classification_targets(y)
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            warnings.warn(
-                "A column-vector y was passed when a 1d array was expected; it is used "
-                "as y.ravel().", DataConversionWarning, stacklevel=4)
-            y = y.ravel()
-        if y.ndim != 1:
-            raise ValueError(
-                f"y must be 1-d class labels for a classifier, got shape {y.shape}.")
-        if not reset:
-            unseen = np.setdiff1d(y, estimator.classes_)
-            if len(unseen):
-                raise ValueError(
-                    f"y has labels not seen in the first fit: {unseen[:5].tolist()!r}. A "
-                    "warm start trains the fitted net further and keeps its classes; set "
-                    "warm_start=False to fit anew.")
-            return np.searchsorted(estimator.classes_, y).astype(np.int64)
-        estimator.classes_, y_enc = np.unique(y, return_inverse=True)
-        if len(estimator.classes_) < 2:
-            raise ValueError(
-                f"y has only one class ({estimator.classes_[0].tolist()!r}); a "
-                "classifier needs at least two.")
-        return y_enc.astype(np.int64)
-    y = np.asarray(y, dtype=np.float32)
-    return y.reshape(-1, 1) if y.ndim == 1 else y
+    if not is_classifier(estimator.net):
+        y = np.asarray(y, dtype=np.float32)
+        return y.reshape(-1, 1) if y.ndim == 1 else y
+    y = _class_labels(y)
+    if reset:
+        estimator.classes_ = _classes(estimator.net, y)
+    classes = estimator.classes_
+    unseen = np.setdiff1d(y, classes)
+    if len(unseen):
+        raise ValueError(
+            f"y has labels not in the classes {classes.tolist()!r}: "
+            f"{unseen[:5].tolist()!r}. " + (
+                "A warm start trains the fitted net further and keeps its classes; set "
+                "warm_start=False to fit anew." if not reset else
+                "List every label in the net's classes parameter, or leave it None."))
+    order = np.argsort(classes, kind="stable")
+    y_enc = order[np.searchsorted(classes, y, sorter=order)].astype(np.int64)
+    return y_enc.astype(np.float32) if _binary_net(estimator.net) else y_enc
+
+
+def _class_labels(y):
+    check_classification_targets(y)
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        warn("A column-vector y was passed when a 1d array was expected; it is used as "
+             "y.ravel().", DataConversionWarning)
+        y = y.ravel()
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-d class labels for a classifier, got shape {y.shape}.")
+    return y
+
+
+def _classes(net, y):
+    given = getattr(net, "classes", None)
+    classes = np.unique(y) if given is None or not len(given) else np.asarray(given)
+    if len(classes) < 2:
+        raise ValueError(
+            f"y has only one class ({classes[0].tolist()!r}); a classifier needs at "
+            "least two.")
+    if _binary_net(net) and len(classes) != 2:
+        raise ValueError(
+            f"{type(net).__name__} is a binary classifier, but y has {len(classes)} "
+            f"classes ({classes[:5].tolist()!r}...). Use a NeuralNetClassifier.")
+    return classes
 
 
 def check_data_size(n, valid_size, needs_range_test):
@@ -469,6 +508,6 @@ def check_fit(estimator, X, y):
     X, y = validate_input(estimator, X, y, reset=True)
     estimator._y_1d = y is not None and np.ndim(y) == 1
     y_enc = encode_target(estimator, y)
-    check_data_size(len(X), params["valid_size"],
+    check_data_size(n_samples(X), params["valid_size"],
                     params["base_lr"] is None or params["max_lr"] is None)
     return X, y_enc

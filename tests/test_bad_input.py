@@ -7,7 +7,6 @@ must *work* (pandas, float64, tensors, a Dataset, image arrays) are at the end.
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 import torch
 from skorch import NeuralNetClassifier
 from skorch.callbacks import LRScheduler
@@ -89,8 +88,6 @@ CASES = [
      ValueError, r"requires y to be passed, but the target y is None"),
     ("X-1d", {}, {}, "classifier", lambda X, y: (X[:, 0], y),
      ValueError, r"Expected 2D array, got 1D array"),
-    ("X-sparse", {}, {}, "classifier", lambda X, y: (sp.csr_matrix(X), y),
-     TypeError, r"Sparse data was passed for X, but dense data is required"),
     ("X-empty", {}, {}, "classifier", lambda X, y: (X[:0], y[:0]),
      ValueError, r"Found array with 0 sample\(s\)"),
     ("n_samples-below-any-split", {}, {}, "classifier", lambda X, y: (X[:6], y[:6]),

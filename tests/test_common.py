@@ -20,14 +20,18 @@ from autoclr import AutoCLR
 
 
 class LazyMLP(nn.Module):
-    """One hidden layer; the input width is read from the first batch."""
+    """One hidden layer; the input width is read from the first batch.
+
+    The checks also fit on integer X, which AutoCLR passes on as skorch does
+    (integer arrays keep their dtype, for token ids): this module casts it.
+    """
 
     def __init__(self, n_outputs=2, hidden=16):
         super().__init__()
         self.net = nn.Sequential(nn.LazyLinear(hidden), nn.ReLU(), nn.Linear(hidden, n_outputs))
 
     def forward(self, X):
-        return self.net(X)
+        return self.net(X.float())
 
 
 class SizeOutputs(Callback):

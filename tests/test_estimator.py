@@ -377,7 +377,7 @@ def test_autoclr_parameters_are_listed_once_and_the_stage_lists_derive_from_it()
     assert list(AUTOCLR_PARAMS) == signature
     # suggest takes exactly the suggestion stage's parameters, plus what fit resolves
     taken = set(inspect.signature(suggest).parameters) - {"net", "X", "y", "device", "seed",
-                                                          "fit_params"}
+                                                          "classes", "fit_params"}
     assert taken == set(SUGGEST_PARAMS)
     assert set(SCHEDULE_PARAMS) == {"policy", "base_lr", "max_lr", "step_size",
                                     "step_size_factor", "gamma", "cycle_momentum"}
