@@ -243,12 +243,11 @@ class CycleScheduler(LRScheduler):
         kwargs = self.kwargs
         if self.policy_ is OneCycleLR and self.n_steps_ is not None:
             kwargs["total_steps"] = self.n_steps_  # a new cycle over this fit
-        if kwargs.get("cycle_momentum"):
+        unset = [key for key in ("base_momentum", "max_momentum") if kwargs.get(key) is None]
+        if kwargs.get("cycle_momentum") and unset:
             optimizer = net.optimizer_
             own = momentum_range(optimizer.defaults, type(optimizer).__name__)
-            for key, value in own.items():
-                if kwargs.get(key) is None:
-                    kwargs[key] = value
+            kwargs.update({key: own[key] for key in unset})
         return kwargs
 
     def on_batch_end(self, net, training, **kwargs):
@@ -420,7 +419,9 @@ class CycleEnd(Callback):
         ``min_cycles`` on, where ``monitor`` improved by less than ``tol``
         (relative) over the best earlier cycle end.
     tol : float, default=CYCLE_TOL
+        Smallest relative improvement that earns another cycle.
     min_cycles : int, default=MIN_CYCLES
+        Cycles trained before ``auto`` may stop.
     cycle_iter : int, default=1
         Iterations of one cycle.
 

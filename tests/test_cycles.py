@@ -250,7 +250,9 @@ def test_momentum_bounds_given_to_a_builder_are_used(small_digits, make_net):
     X, y = small_digits
     scheduler = cyclic_lr_callback(BASE, TOP, 7, policy="triangular", cycle_momentum=True,
                                    base_momentum=0.5, max_momentum=0.6)
-    net = make_net(max_epochs=2, callbacks=[("lr", scheduler), ("rec", LRAndMomentum())])
+    # given bounds need no momentum of the optimizer's own
+    net = make_net(max_epochs=2, optimizer__momentum=0.0,
+                   callbacks=[("lr", scheduler), ("rec", LRAndMomentum())])
     _, momenta = np.array(dict(net.fit(X, y).callbacks_)["rec"].seen_).T
     assert momenta.min() == pytest.approx(0.5) and momenta.max() == pytest.approx(0.6)
 
