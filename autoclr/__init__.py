@@ -6,12 +6,12 @@
 cycle, for whole cycles.
 """
 
-from ._cycles import CycleReport
+from ._cycles import CycleReport, cyclic_lr_callback, one_cycle_callback
 from ._detect import Bounds, BoundsWarning, CurveError, accuracy_bounds, detect_bounds, loss_bounds
 from ._estimator import AutoCLR
 from ._plotting import plot_lr_schedule, plot_range_test
 from ._range_test import RangeTestResult, range_test
-from ._schedule import CyclePlan, cyclic_lr_callback, one_cycle_callback, plan_cycles
+from ._schedule import CyclePlan, plan_cycles
 from ._suggest import Suggestion
 
 __version__ = "0.1.0"

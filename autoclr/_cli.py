@@ -28,9 +28,8 @@ from skorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
 
 from . import __version__
 from ._estimator import AutoCLR
-from ._schedule import POLICIES
 from ._utils import resolve_device
-from ._validation import check_net, check_params
+from ._validation import POLICIES, check_net, check_params
 from .models import MLP
 
 __all__ = ["main", "build_parser", "load_table"]

@@ -1,16 +1,28 @@
-"""Training length: cycle ends, when to stop, and stopping callbacks held to cycle ends.
+"""Executing the plan: the LR scheduler, cycle ends, stopping held to cycle ends.
+
+:mod:`autoclr._schedule` plans the fit in numbers (a
+:class:`~autoclr.CyclePlan`); this module carries a plan out on a skorch net,
+and is the only one of the two that touches the net, torch or skorch. The
+schedule itself is :class:`torch.optim.lr_scheduler.CyclicLR` (or
+:class:`~torch.optim.lr_scheduler.OneCycleLR` for ``policy="one_cycle"``),
+driven per batch by :class:`CycleScheduler`, skorch's ``LRScheduler``:
+:func:`cyclic_lr_callback` and :func:`one_cycle_callback` build it.
 
 The paper stops training at the end of a cycle, when the LR is back at its
-minimum, after at least 3 cycles or when another cycle no longer helps. Two
-skorch callbacks make every way of stopping honour that:
+minimum, after at least 3 cycles or when another cycle no longer helps. Three
+callbacks make every way of stopping honour that:
 
+- :class:`CycleScheduler` steps the schedule through the plan's whole cycles
+  and then holds the LR where the last one ended (base_lr), so iterations
+  left in the last epoch, when a cycle is not a whole number of epochs,
+  train at base_lr; a warm start resumes the schedule at the next cycle.
 - :class:`CycleEnd`, after the net's own callbacks, acts only at cycle ends
-  (epoch ends where the iterations trained are a whole number of cycles): it
-  records the monitored score, and stops training (``KeyboardInterrupt``, as
-  skorch's ``EarlyStopping`` does; skorch's ``fit`` catches it) when a
-  callback asked to stop during the cycle, or for ``n_cycles="auto"`` when
-  the score improved by less than ``cycle_tol`` over the best earlier cycle
-  end, from the third cycle on.
+  (epoch ends where the iterations trained in this fit are a whole number of
+  cycles): it records the monitored score, and stops training
+  (``KeyboardInterrupt``, as skorch's ``EarlyStopping`` does; skorch's
+  ``fit`` catches it) when a callback asked to stop during the cycle, or for
+  ``n_cycles="auto"`` when the score improved by less than ``cycle_tol``
+  over the best earlier cycle end, from the third cycle on.
 - :class:`HeldStop` wraps each of the user's callbacks (on the fitted copy of
   the net; the user's objects are never touched): a ``KeyboardInterrupt``
   raised by its ``on_epoch_end`` becomes a request that :class:`CycleEnd`
@@ -24,50 +36,217 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sklearn.base import is_classifier
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, LRScheduler
+from torch.optim.lr_scheduler import CyclicLR, OneCycleLR
 
 from ._schedule import (
     MIN_CYCLES,
-    cyclic_lr_callback,
+    ONE_CYCLE_ANNEAL,
+    ONE_CYCLE_FINAL_DIV_FACTOR,
+    ONE_CYCLE_PCT_START,
     exp_range_gamma,
-    momentum_bounds,
-    one_cycle_callback,
-    plan_cycles,
-    trained_iterations,
+    momentum_range,
 )
-from ._utils import exclusive_rng, n_train_samples, seeded, warn
+from ._utils import exclusive_rng, is_int, seeded, warn
+from ._validation import resolve_monitor
 
-__all__ = ["CycleEnd", "HeldStop", "CycleReport", "cycle_callbacks", "run_cycles",
-           "plan_more", "hold_stops", "resolve_monitor", "MONITORS", "CYCLE_TOL", "SCHEDULER",
+__all__ = ["CycleScheduler", "CycleEnd", "HeldStop", "CycleReport", "cyclic_lr_callback",
+           "one_cycle_callback", "cycle_callbacks", "run_cycles", "hold_stops",
+           "trained_iterations", "CYCLE_TOL", "SCHEDULER",
            "GATE"]
 
 #: ``n_cycles="auto"``: smallest relative improvement of the monitored score,
 #: over the best earlier cycle end, that earns another cycle
 CYCLE_TOL = 0.01
-#: what ``cycle_monitor`` may name ("auto": valid_loss, or train_loss without a
-#: validation split)
-MONITORS = ("auto", "valid_loss", "valid_acc", "train_loss")
 #: names of AutoCLR's callbacks in the fitted net
 SCHEDULER, GATE = "autoclr_cyclic_lr", "autoclr_cycle_end"
 
 
-def resolve_monitor(net, monitor="auto"):
-    """The history key read at cycle ends; ``ValueError`` when the net cannot record it."""
-    if monitor == "auto":
-        return "valid_loss" if net.train_split is not None else "train_loss"
-    if monitor.startswith("valid_") and net.train_split is None:
-        raise ValueError(
-            f"cycle_monitor={monitor!r} needs a validation split, but the net has "
-            "train_split=None. Give the net a train_split (e.g. skorch's ValidSplit(5)) "
-            "or use cycle_monitor='train_loss' (or 'auto').")
-    if monitor == "valid_acc" and not is_classifier(net):
-        raise ValueError(
-            "cycle_monitor='valid_acc' needs a classifier; the net is a "
-            f"{type(net).__name__}. Use 'valid_loss' (or 'auto').")
-    return monitor
+def trained_iterations(net) -> int:
+    """Training batches in the net's history, a last interrupted epoch included."""
+    total = 0
+    for row in net.history:
+        count = row.get("train_batch_count")
+        if count is None:
+            count = sum(1 for batch in row.get("batches", ()) if "train_loss" in batch)
+        total += count
+    return int(total)
 
 
+# ------------------------------------------------------------------ the LR schedule
+def cyclic_lr_callback(
+    base_lr,
+    max_lr,
+    step_size,
+    *,
+    policy="triangular2",
+    gamma=1.0,
+    cycle_momentum=False,
+    base_momentum=None,
+    max_momentum=None,
+):
+    """Build the skorch callback that runs ``CyclicLR`` once per batch.
+
+    Parameters
+    ----------
+    base_lr, max_lr : float
+        Bounds of the cycle.
+    step_size : int
+        Iterations of half a cycle (``CyclicLR``'s ``step_size_up``).
+    policy : {"triangular", "triangular2", "exp_range"}, default="triangular2"
+        ``CyclicLR``'s ``mode``.
+    gamma : float, default=1.0
+        Per-iteration amplitude decay of ``exp_range``.
+    cycle_momentum : bool, default=False
+        Passed to ``CyclicLR``. Off by default so that the optimizer's
+        momentum is never changed without being asked.
+    base_momentum, max_momentum : float or None, default=None
+        Momentum bounds when ``cycle_momentum=True`` (the momentum is
+        ``base_momentum`` at ``max_lr`` and ``max_momentum`` at ``base_lr``).
+        ``None``: 0.85 x and 1 x the optimizer's own momentum ``m`` (its
+        ``momentum``, or ``betas[0]``), read from the optimizer when training
+        begins, as :class:`~autoclr.AutoCLR` does.
+
+    Returns
+    -------
+    CycleScheduler
+        skorch's ``LRScheduler``, stepped every batch; records the LR of each
+        batch in the history under ``"event_lr"``; a further fit of the same
+        net continues the cycles where the last one ended.
+    """
+    if not is_int(step_size):
+        raise TypeError(f"step_size must be an int, got {step_size!r}.")
+    return CycleScheduler(
+        policy=CyclicLR,
+        step_every="batch",
+        base_lr=float(base_lr),
+        max_lr=float(max_lr),
+        step_size_up=int(step_size),
+        mode=policy,
+        gamma=float(gamma),
+        cycle_momentum=bool(cycle_momentum),
+        base_momentum=base_momentum,
+        max_momentum=max_momentum,
+    )
+
+
+def one_cycle_callback(base_lr, max_lr, total_steps, *, cycle_momentum=False,
+                       base_momentum=None, max_momentum=None):
+    """Build the skorch callback that runs one ``OneCycleLR`` cycle per fit, per batch.
+
+    The LR starts at ``base_lr`` (``div_factor = max_lr / base_lr``), rises to
+    ``max_lr`` over ``ONE_CYCLE_PCT_START`` of the ``total_steps`` and anneals
+    to ``base_lr / ONE_CYCLE_FINAL_DIV_FACTOR`` at the last iteration, both
+    phases ``ONE_CYCLE_ANNEAL`` shaped.
+
+    Parameters
+    ----------
+    base_lr, max_lr : float
+        Start and peak of the cycle.
+    total_steps : int
+        Iterations of the cycle: the whole fit.
+    cycle_momentum : bool, default=False
+        Passed to ``OneCycleLR`` explicitly (its own default is True), so the
+        optimizer's momentum is never changed without being asked.
+    base_momentum, max_momentum : float or None, default=None
+        Momentum bounds when ``cycle_momentum=True`` (``base_momentum`` at
+        the peak, ``max_momentum`` at both ends). ``None``: 0.85 x and 1 x
+        the optimizer's own momentum ``m`` (its ``momentum``, or
+        ``betas[0]``), read from the optimizer when training begins, as
+        :class:`~autoclr.AutoCLR` does.
+
+    Returns
+    -------
+    CycleScheduler
+    """
+    if not is_int(total_steps):
+        raise TypeError(f"total_steps must be an int, got {total_steps!r}.")
+    return CycleScheduler(
+        policy=OneCycleLR,
+        step_every="batch",
+        max_lr=float(max_lr),
+        total_steps=int(total_steps),
+        pct_start=ONE_CYCLE_PCT_START,
+        anneal_strategy=ONE_CYCLE_ANNEAL,
+        div_factor=float(max_lr) / float(base_lr),
+        final_div_factor=ONE_CYCLE_FINAL_DIV_FACTOR,
+        three_phase=False,
+        cycle_momentum=bool(cycle_momentum),
+        base_momentum=base_momentum,
+        max_momentum=max_momentum,
+    )
+
+
+class CycleScheduler(LRScheduler):
+    """skorch's ``LRScheduler`` whose schedule resumes where the net's last fit ended.
+
+    skorch positions a resumed scheduler at the number of *epochs* trained;
+    stepped every batch, it must resume at the number of *batches* trained.
+    A ``CyclicLR`` schedule continues (a warm start runs the next cycles of the
+    same schedule); a ``OneCycleLR`` one starts a new cycle with each fit.
+    Momentum bounds left at ``None`` are read from the optimizer when
+    training begins (see :func:`cyclic_lr_callback`).
+
+    Before a fit, :meth:`begin` may set where the schedule resumes and how
+    many steps it takes; after those it holds the LR (:func:`run_cycles`
+    does this, so that a fit ends where its last whole cycle ended). The
+    parameters are never changed.
+
+    Attributes
+    ----------
+    start_, n_steps_ : int or None
+        Set by :meth:`begin` for the next fit: the schedule's position at its
+        start (``None``: the iterations in the net's history) and the steps
+        it takes (``None``: one every batch). Cleared when training ends.
+    steps_left_ : int or None
+        Steps still to take in this fit.
+    """
+
+    def initialize(self):
+        super().initialize()
+        self.start_ = self.n_steps_ = self.steps_left_ = None
+        return self
+
+    def begin(self, start, n_steps):
+        """Before a fit: resume at iteration ``start``, step ``n_steps`` times, then hold."""
+        self.start_, self.n_steps_ = int(start), int(n_steps)
+
+    def on_train_begin(self, net, **kwargs):
+        start = trained_iterations(net) if self.start_ is None else self.start_
+        self.batch_idx_ = start
+        restart = self.policy_ is OneCycleLR or start == 0
+        self.lr_scheduler_ = self.policy_(
+            net.optimizer_, **self._policy_kwargs(net), last_epoch=-1 if restart else start - 1)
+        self.steps_left_ = self.n_steps_
+
+    def _policy_kwargs(self, net):
+        """The scheduler's arguments: this fit's ``total_steps``, the momentum resolved."""
+        kwargs = self.kwargs
+        if self.policy_ is OneCycleLR and self.n_steps_ is not None:
+            kwargs["total_steps"] = self.n_steps_  # a new cycle over this fit
+        unset = [key for key in ("base_momentum", "max_momentum") if kwargs.get(key) is None]
+        if kwargs.get("cycle_momentum") and unset:
+            optimizer = net.optimizer_
+            own = momentum_range(optimizer.defaults, type(optimizer).__name__)
+            kwargs.update({key: own[key] for key in unset})
+        return kwargs
+
+    def on_batch_end(self, net, training, **kwargs):
+        if not (training and self.steps_left_ == 0):
+            super().on_batch_end(net, training, **kwargs)
+            if training and self.steps_left_ is not None:
+                self.steps_left_ -= 1
+            return
+        # the planned whole cycles are done: the LR holds where the last one ended
+        if self.event_name is not None:
+            net.history.record_batch(self.event_name, self.lr_scheduler_.get_last_lr()[0])
+        self.batch_idx_ += 1
+
+    def on_train_end(self, net, **kwargs):
+        self.start_ = self.n_steps_ = self.steps_left_ = None
+
+
+# ------------------------------------------------------------------ cycle ends
 def _gain(scores, lower_is_better):
     """Relative improvement of the last score over the best earlier one."""
     *earlier, last = scores
@@ -207,51 +386,73 @@ def hold_stops(net):
 class CycleEnd(Callback):
     """Acts at cycle ends only: records the score, stops training when asked or done.
 
+    Cycles are counted from each fit's start (each fit's schedule starts a
+    cycle: :func:`run_cycles`), on top of those trained before it.
+
     Parameters
     ----------
-    monitor : str
+    monitor : str, default="valid_loss"
         History key read at each cycle end.
-    lower_is_better : bool
+    lower_is_better : bool, default=True
         Direction of ``monitor``.
-    auto : bool
+    auto : bool, default=False
         ``n_cycles="auto"``: stop at the first cycle end, from cycle
         ``min_cycles`` on, where ``monitor`` improved by less than ``tol``
         (relative) over the best earlier cycle end.
-    tol : float
-    min_cycles : int
-    restart : bool
-        Cycles are counted from each fit's start (``OneCycleLR``: one cycle
-        per fit) instead of from the net's first iteration.
-    cycle_iter : int
-        Iterations of one cycle; set before each fit by :func:`run_cycles`.
+    tol : float, default=CYCLE_TOL
+        Smallest relative improvement that earns another cycle.
+    min_cycles : int, default=MIN_CYCLES
+        Cycles trained before ``auto`` may stop.
+    cycle_iter : int, default=1
+        Iterations of one cycle.
+
+    The parameters are the values of a callback used on its own; they are
+    never changed. :meth:`begin` sets this fit's values, from the plan,
+    in the attributes below, which the hooks read.
+
+    Attributes
+    ----------
+    monitor_, lower_is_better_, auto_, tol_, cycle_iter_
+        This fit's values: the parameters after ``initialize``, the plan's
+        after :meth:`begin`.
+    scores_, cycle_ends_ : list
+        ``monitor_`` and the iterations trained at each cycle end seen (warm
+        starts included, while the monitor stays the same).
+    stop_reason_, explanation_ : str or None
+        Why this callback stopped the fit, if it did.
     """
 
     def __init__(self, monitor="valid_loss", lower_is_better=True, auto=False,
-                 tol=CYCLE_TOL, min_cycles=MIN_CYCLES, restart=False, cycle_iter=1):
+                 tol=CYCLE_TOL, min_cycles=MIN_CYCLES, cycle_iter=1):
         self.monitor = monitor
         self.lower_is_better = lower_is_better
         self.auto = auto
         self.tol = tol
         self.min_cycles = min_cycles
-        self.restart = restart
         self.cycle_iter = cycle_iter
 
     def initialize(self):
+        self.monitor_, self.lower_is_better_ = self.monitor, self.lower_is_better
+        self.auto_, self.tol_, self.cycle_iter_ = self.auto, self.tol, self.cycle_iter
         self.scores_, self.cycle_ends_ = [], []
         self.origin_ = self.cycles_before_ = 0
         self.stop_reason_ = self.explanation_ = None
         return self
 
-    def begin(self, net, plan, monitor="auto", tol=CYCLE_TOL):
-        """Before each fit: this fit's cycle length and stopping rule."""
-        if self.restart:  # one_cycle: a new cycle, counted from here
-            self.cycles_before_ = self.n_cycles(net)
-            self.origin_ = trained_iterations(net)
+    def begin(self, net, plan, monitor="auto", tol=CYCLE_TOL) -> int:
+        """Before each fit: this fit's cycle length and stopping rule.
+
+        Returns the whole cycles trained before this fit; the fit's schedule
+        starts the next one.
+        """
+        self.cycles_before_ = self.n_cycles(net)
+        self.origin_ = trained_iterations(net)
         monitor = resolve_monitor(net, monitor)
-        if monitor != self.monitor:
+        if monitor != self.monitor_:
             self.scores_, self.cycle_ends_ = [], []
-        self.monitor, self.lower_is_better = monitor, monitor.endswith("loss")
-        self.cycle_iter, self.auto, self.tol = plan.cycle_iter, plan.stop == "auto", tol
+        self.monitor_, self.lower_is_better_ = monitor, monitor.endswith("loss")
+        self.cycle_iter_, self.auto_, self.tol_ = plan.cycle_iter, plan.stop == "auto", tol
+        return self.cycles_before_
 
     def on_train_begin(self, net, **kwargs):
         self.stop_reason_ = self.explanation_ = None
@@ -259,14 +460,14 @@ class CycleEnd(Callback):
     def n_cycles(self, net):
         """Whole cycles trained by the net."""
         done = trained_iterations(net) - self.origin_
-        return self.cycles_before_ + done // self.cycle_iter
+        return self.cycles_before_ + done // self.cycle_iter_
 
     def on_epoch_end(self, net, **kwargs):
         done = trained_iterations(net) - self.origin_
-        if done <= 0 or done % self.cycle_iter:
+        if done <= 0 or done % self.cycle_iter_:
             return
         cycle = self.n_cycles(net)
-        self.scores_.append(float(net.history[-1, self.monitor]))
+        self.scores_.append(float(net.history[-1, self.monitor_]))
         self.cycle_ends_.append(trained_iterations(net))
         asked = {name: cb.requested_ for name, cb in net.callbacks_
                  if isinstance(cb, HeldStop) and getattr(cb, "requested_", None) is not None}
@@ -275,13 +476,13 @@ class CycleEnd(Callback):
             self._stop("callback", (
                 f"{', '.join(asked)} asked to stop in epoch {first}; held to the end of "
                 f"cycle {cycle}, epoch {len(net.history)}"))
-        if self.auto and cycle >= self.min_cycles and len(self.scores_) >= 2:
-            gain, best = _gain(self.scores_, self.lower_is_better)
-            if gain < self.tol:
+        if self.auto_ and cycle >= self.min_cycles and len(self.scores_) >= 2:
+            gain, best = _gain(self.scores_, self.lower_is_better_)
+            if gain < self.tol_:
                 self._stop("no_improvement", (
-                    f"{self.monitor}={self.scores_[-1]:.4g} at the end of cycle {cycle} "
+                    f"{self.monitor_}={self.scores_[-1]:.4g} at the end of cycle {cycle} "
                     f"improved by {gain:.2%} on the best earlier cycle end ({best:.4g}), "
-                    f"less than cycle_tol={self.tol:g}"))
+                    f"less than cycle_tol={self.tol_:g}"))
 
     def _stop(self, reason, explanation):
         self.stop_reason_, self.explanation_ = reason, explanation
@@ -293,7 +494,7 @@ class CycleEnd(Callback):
         done = total - start
         if self.stop_reason_ is not None:
             reason, why = self.stop_reason_, self.explanation_
-        elif done >= plan.n_iter:
+        elif done >= plan.schedule_iter:  # whole cycles; any iterations left at base_lr
             reason = "n_cycles" if plan.stop == "n_cycles" else "max_epochs"
             why = (f"the n_cycles={plan.n_cycles} asked for were trained"
                    if reason == "n_cycles" else
@@ -305,35 +506,27 @@ class CycleEnd(Callback):
                    "at the end of a cycle")
         return CycleReport(
             n_cycles=self.n_cycles(net), n_epochs=len(net.history), n_iter=total,
-            stop_reason=reason, explanation=why, monitor=self.monitor,
+            stop_reason=reason, explanation=why, monitor=self.monitor_,
             scores=tuple(self.scores_), cycle_ends=tuple(self.cycle_ends_))
 
 
-def cycle_callbacks(net, suggestion, *, gamma="auto", cycle_momentum=False):
-    """AutoCLR's two callbacks for the fitted net: the LR schedule and :class:`CycleEnd`."""
+# ------------------------------------------------------------------ running a plan
+def cycle_callbacks(suggestion, *, gamma="auto", cycle_momentum=False):
+    """AutoCLR's two callbacks for the fitted net: the LR schedule and :class:`CycleEnd`.
+
+    With ``cycle_momentum`` the momentum bounds are left to the scheduler,
+    which reads 0.85 m and m from the net's optimizer when training begins.
+    """
     plan = suggestion.plan
-    momentum = momentum_bounds(net) if cycle_momentum else {}
     if plan.policy == "one_cycle":
         scheduler = one_cycle_callback(suggestion.base_lr, suggestion.max_lr, plan.n_iter,
-                                       cycle_momentum=bool(cycle_momentum), **momentum)
+                                       cycle_momentum=bool(cycle_momentum))
     else:
         gamma = exp_range_gamma(plan.n_iter) if gamma == "auto" else gamma
         scheduler = cyclic_lr_callback(
             suggestion.base_lr, suggestion.max_lr, plan.step_size, policy=plan.policy,
-            gamma=gamma, cycle_momentum=bool(cycle_momentum), **momentum)
-    return [(SCHEDULER, scheduler), (GATE, CycleEnd(restart=plan.policy == "one_cycle"))]
-
-
-def plan_more(net, X, y, max_epochs, *, step_size, n_cycles, policy):
-    """The plan of a warm start: more cycles of the fitted step size on a fitted net.
-
-    ``max_epochs`` (the user's net's, now) is the budget of this fit; the
-    paper's minimum of cycles is not asked of it, since cycles were trained
-    before.
-    """
-    return plan_cycles(n_train_samples(net, X, y), net.batch_size, max_epochs,
-                       step_size=step_size,
-                       n_cycles=n_cycles, policy=policy, min_cycles=1)
+            gamma=gamma, cycle_momentum=bool(cycle_momentum))
+    return [(SCHEDULER, scheduler), (GATE, CycleEnd())]
 
 
 def run_cycles(net, X, y, plan, *, seed, device=None, monitor="auto", tol=CYCLE_TOL,
@@ -343,8 +536,10 @@ def run_cycles(net, X, y, plan, *, seed, device=None, monitor="auto", tol=CYCLE_
     The net carries :func:`cycle_callbacks`. It is initialised if it is not,
     its user callbacks are held to cycle ends (:func:`hold_stops`), and it is
     trained with ``partial_fit`` (so a fitted net trains further, its
-    schedule resuming) for ``plan.n_epochs`` epochs at most. A fit that ends
-    elsewhere than at a cycle end (Ctrl-C) warns.
+    schedule resuming at the start of the next whole cycle) for
+    ``plan.n_epochs`` epochs at most; the schedule steps through the plan's
+    ``schedule_iter`` iterations and holds base_lr for any left in the last
+    epoch. A fit that ends elsewhere than at a cycle end (Ctrl-C) warns.
     """
     net.set_params(max_epochs=plan.n_epochs)
     with seeded(seed, device, exclusive=False):
@@ -353,9 +548,9 @@ def run_cycles(net, X, y, plan, *, seed, device=None, monitor="auto", tol=CYCLE_
                 net.initialize()
         callbacks = dict(net.callbacks_)
         scheduler, gate = callbacks[SCHEDULER], callbacks[GATE]
-        if plan.policy == "one_cycle":
-            scheduler.total_steps = plan.n_iter  # a new cycle over this fit's budget
-        gate.begin(net, plan, monitor, tol)
+        cycles_before = gate.begin(net, plan, monitor, tol)
+        resume = 0 if plan.policy == "one_cycle" else cycles_before * plan.cycle_iter
+        scheduler.begin(resume, plan.schedule_iter)
         hold_stops(net)
         start, epochs = trained_iterations(net), len(net.history)
         net.partial_fit(X, y, **(fit_params or {}))

@@ -16,11 +16,11 @@ from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from ._cycles import CYCLE_TOL, cycle_callbacks, plan_more, run_cycles
+from ._cycles import CYCLE_TOL, cycle_callbacks, run_cycles
 from ._persistence import dump_state, load_state
-from ._schedule import user_callbacks
+from ._schedule import plan_more
 from ._suggest import Suggestion, suggest
-from ._utils import draw_seed, fresh_net, resolve_device
+from ._utils import draw_seed, fresh_net, n_train_samples, resolve_device, user_callbacks
 from ._validation import (
     SCHEDULE_PARAMS,
     SUGGEST_PARAMS,
@@ -372,7 +372,7 @@ class AutoCLR(BaseEstimator):
         net = fresh_net(self.net, device=device, max_epochs=suggestion.plan.n_epochs)
         net.set_params(
             callbacks=user_callbacks(net) + cycle_callbacks(
-                net, suggestion, gamma=self.gamma, cycle_momentum=self.cycle_momentum),
+                suggestion, gamma=self.gamma, cycle_momentum=self.cycle_momentum),
             lr=suggestion.base_lr,
             iterator_train__generator=torch.Generator().manual_seed(seed),
             # a DataLoader without a generator draws from torch's global RNG; in
@@ -394,7 +394,8 @@ class AutoCLR(BaseEstimator):
         check_warm_start(params, self._schedule_params)
         X, y = validate_input(self, X, y, reset=False)
         y_enc = encode_target(self, y, reset=False)
-        plan = plan_more(self.net_, X, y_enc, self.net.max_epochs, step_size=self.step_size_,
+        plan = plan_more(n_train_samples(self.net_, X, y_enc), self.net_.batch_size,
+                         self.net.max_epochs, step_size=self.step_size_,
                          n_cycles=self.n_cycles, policy=self.policy)
         return self._train(self.net_, X, y_enc, plan, draw_seed(self.random_state),
                            self.net_.device, fit_params)

@@ -39,7 +39,8 @@ __all__ = ["PARAMS", "RAMPS", "POLICIES", "CYCLIC_POLICIES", "FACTOR_RANGE", "MO
            "DETECTION_METHODS", "AUTOCLR_PARAMS", "SUGGEST_PARAMS", "SCHEDULE_PARAMS",
            "check_params", "check_combinations", "check_net", "check_param_names",
            "net_param_hint", "validate_input", "encode_target", "check_data_size",
-           "check_warm_start", "check_fit", "resolve_monitor", "optimizer_momentum"]
+           "check_warm_start", "check_fit", "resolve_monitor", "momentum_of",
+           "optimizer_momentum"]
 
 #: how the LR rises during the range test
 RAMPS = ("exp", "linear")
@@ -277,28 +278,33 @@ def resolve_monitor(net, monitor="auto"):
     return monitor
 
 
-def optimizer_momentum(net) -> float:
-    """The momentum ``m`` of the net's optimizer (SGD's ``momentum``, Adam's ``betas[0]``).
-
-    ``cycle_momentum=True`` cycles it between ``0.85 m`` and ``m``: a ``ValueError``
-    when the optimizer has no momentum, or a momentum of 0.
-    """
-    optimizer = net.optimizer
-    kwargs = net.get_params_for("optimizer")
-    params = inspect.signature(optimizer).parameters
-    if "momentum" in params:
-        m = kwargs.get("momentum", params["momentum"].default)
-    elif "betas" in params:
-        m = kwargs.get("betas", params["betas"].default)[0]
+def momentum_of(settings, name="the optimizer"):
+    """The momentum ``m`` in an optimizer's settings (``momentum``, else ``betas[0]``),
+    which ``cycle_momentum=True`` cycles; a ``ValueError`` when there is none, or 0."""
+    if "momentum" in settings:
+        m = settings["momentum"]
+    elif "betas" in settings:
+        m = settings["betas"][0]
     else:
         raise ValueError(
-            "cycle_momentum=True needs an optimizer with momentum or betas; "
-            f"{getattr(optimizer, '__name__', optimizer)} has neither.")
+            f"cycle_momentum=True needs an optimizer with momentum or betas; {name} has "
+            "neither.")
     if not m:
         raise ValueError(
             "cycle_momentum=True, but the optimizer's momentum is 0; set "
             "net__optimizer__momentum (e.g. 0.9) or leave cycle_momentum=False.")
-    return float(m)
+    return m
+
+
+def optimizer_momentum(net):
+    """:func:`momentum_of` the settings the net passes to its optimizer (its defaults
+    where not set); the net is only read."""
+    optimizer = net.optimizer
+    kwargs = net.get_params_for("optimizer")
+    params = inspect.signature(optimizer).parameters
+    settings = {key: kwargs.get(key, params[key].default)
+                for key in ("momentum", "betas") if key in params}
+    return momentum_of(settings, getattr(optimizer, "__name__", optimizer))
 
 
 def check_warm_start(params: dict, fitted: dict) -> None:

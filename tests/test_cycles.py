@@ -1,8 +1,8 @@
-"""Training length: n_cycles, stops held to cycle ends, warm starts and policy="one_cycle"."""
+"""Executing the plan (autoclr._cycles): the LR schedule, checked against the paper's
+formula, cycle ends, n_cycles, stops held to cycle ends, warm starts and one_cycle."""
 
+import math
 import pickle
-import warnings
-from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -14,9 +14,9 @@ from skorch.history import History
 from torch.optim.lr_scheduler import OneCycleLR
 
 import autoclr._suggest as suggest_module
-from autoclr import AutoCLR, plan_cycles, plot_lr_schedule
-from autoclr._cycles import CycleEnd
-from autoclr._schedule import ONE_CYCLE_FINAL_DIV_FACTOR, ONE_CYCLE_PCT_START
+from autoclr import AutoCLR, BoundsWarning, cyclic_lr_callback, one_cycle_callback, plot_lr_schedule
+from autoclr._cycles import GATE, SCHEDULER, CycleEnd
+from autoclr._schedule import CYCLIC_POLICIES, ONE_CYCLE_FINAL_DIV_FACTOR, ONE_CYCLE_PCT_START
 
 BASE, TOP = 0.01, 0.1
 #: 400 of small_digits' 500 samples are trained on (the net's ValidSplit), in
@@ -32,9 +32,9 @@ def net(make_net):
     return build
 
 
-def fit_quietly(auto, X, y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+def fit_short(auto, X, y):
+    """Fit with a budget of fewer than 3 cycles, which AutoCLR warns about."""
+    with pytest.warns(UserWarning, match="leaves room for"):
         return auto.fit(X, y)
 
 
@@ -47,42 +47,214 @@ def final_lr(auto):
     return auto.net_.optimizer_.param_groups[0]["lr"]
 
 
+def paper_lr(it, base_lr, max_lr, step_size, policy, gamma=1.0):
+    """LR of iteration ``it`` as written in Smith (2017), section 3.1."""
+    cycle = math.floor(1 + it / (2 * step_size))
+    x = abs(it / step_size - 2 * cycle + 1)
+    amplitude = (max_lr - base_lr) * max(0.0, 1 - x)
+    if policy == "triangular2":
+        amplitude /= 2 ** (cycle - 1)
+    elif policy == "exp_range":
+        amplitude *= gamma**it
+    return base_lr + amplitude
+
+
 def triangular(it, step):
-    """Smith (2017)'s triangle, LR of iteration ``it``."""
-    x = abs(it / step - 2 * np.floor(1 + it / (2 * step)) + 1)
-    return BASE + (TOP - BASE) * max(0.0, 1 - x)
+    """Smith (2017)'s triangle between BASE and TOP, LR of iteration ``it``."""
+    return paper_lr(it, BASE, TOP, step, "triangular")
 
 
-# ------------------------------------------------------------------ the plan
-@pytest.mark.parametrize("n_cycles, factor, n_epochs", [(2, 5, 20), (4, 2, 16), (1, 10, 20)])
-def test_int_n_cycles_trains_exactly_that_many(n_cycles, factor, n_epochs):
-    plan = plan_cycles(1000, 100, 20, n_cycles=n_cycles)
-    assert (plan.n_cycles, plan.factor, plan.n_epochs) == (n_cycles, factor, n_epochs)
-    assert plan.stop == "n_cycles" and plan.n_iter == n_cycles * plan.cycle_iter
+# ------------------------------------------------------------------ the LR schedule
+@pytest.mark.parametrize("policy, gamma", [
+    ("triangular", 1.0), ("triangular2", 1.0), ("exp_range", 0.99)])
+def test_simulated_schedule_matches_the_paper(policy, gamma):
+    cb = cyclic_lr_callback(0.01, 0.1, 7, policy=policy, gamma=gamma)
+    lrs = cb.simulate(60, 0.01)
+    expected = [paper_lr(i, 0.01, 0.1, 7, policy, gamma) for i in range(60)]
+    np.testing.assert_allclose(lrs, expected, rtol=1e-9, atol=1e-12)
 
 
-def test_int_n_cycles_that_do_not_fit_are_an_error():
-    with pytest.raises(ValueError, match=r"n_cycles=6 needs 24 epochs .* max_epochs=20 "
-                                         r"holds 5\. Raise the net's max_epochs"):
-        plan_cycles(1000, 100, 20, n_cycles=6)
+@pytest.mark.parametrize("policy", CYCLIC_POLICIES)
+def test_fitted_lr_matches_the_paper_at_every_iteration(small_digits, policy, make_net):
+    X, y = small_digits
+    # 400 training samples / 50 = 8 batches per epoch; step 8 -> a cycle is 2 epochs
+    net = make_net(batch_size=50, max_epochs=6)
+    auto = AutoCLR(net, base_lr=0.01, max_lr=0.1, step_size=8, policy=policy,
+                   gamma=0.99 if policy == "exp_range" else "auto", random_state=0)
+    auto.fit(X, y)
+    lrs = batch_lrs(auto)
+    assert len(lrs) == 6 * 8
+    gamma = 0.99 if policy == "exp_range" else 1.0
+    expected = [paper_lr(i, 0.01, 0.1, 8, policy, gamma) for i in range(len(lrs))]
+    np.testing.assert_allclose(lrs, expected, rtol=1e-9)
+    # the LR changes every batch, not once per epoch (skorch's default)
+    assert len(np.unique(lrs[:8])) == 8
+    # training ends at the end of a cycle: the optimizer holds base_lr again
+    assert final_lr(auto) == pytest.approx(0.01, rel=1e-9)
 
 
-def test_auto_n_cycles_plans_the_budget_as_its_cap():
-    budget = plan_cycles(1000, 100, 60)
-    assert budget.stop == "max_epochs" and budget.n_cycles == 3
-    # the shortest cycles (2 epochs up, 2 down): 15 cycle ends in 60 epochs to stop at
-    auto = plan_cycles(1000, 100, 60, n_cycles="auto")
-    assert auto == replace(budget, stop="auto", step_size=20, factor=2.0, n_cycles=15,
-                           cycle_iter=40)
-    # a factor given is kept
-    assert plan_cycles(1000, 100, 60, n_cycles="auto", factor=10) == replace(
-        budget, stop="auto")
+def test_exp_range_auto_gamma_shrinks_the_amplitude_to_a_tenth(small_digits, make_net):
+    X, y = small_digits
+    net = make_net(batch_size=50, max_epochs=12)
+    auto = AutoCLR(net, base_lr=0.01, max_lr=0.1, policy="exp_range", random_state=0).fit(X, y)
+    n_iter = auto.cycle_plan_.n_iter
+    gamma = 0.1 ** (1 / n_iter)
+    expected = [paper_lr(i, 0.01, 0.1, auto.step_size_, "exp_range", gamma)
+                for i in range(n_iter)]
+    np.testing.assert_allclose(batch_lrs(auto), expected, rtol=1e-9)
 
 
-def test_one_cycle_plan_spans_the_budget():
-    plan = plan_cycles(1000, 100, 30, policy="one_cycle")
-    assert (plan.n_cycles, plan.n_epochs, plan.n_iter, plan.cycle_iter) == (1, 30, 300, 300)
-    assert plan.step_size == round(ONE_CYCLE_PCT_START * 300)
+#: (rows, the net's max_epochs, step_size, whole cycles, iterations left after them).
+#: In batches of 100, after the net's 20 % split: 1,125 rows -> 900 trained on, 9
+#: iterations an epoch; 37 rows -> 29, 1 iteration an epoch.
+BUDGETS = [
+    (1125, 1, "auto", 1, 1),  # one cycle of 2 x 4 in 9 iterations
+    (1125, 2, "auto", 1, 0),  # 2 x 9 in 18: aligned
+    (1125, 3, "auto", 1, 1),  # 2 x 13 in 27 (was: 27 steps, LR 0.095 for base_lr 0.074)
+    (37, 1, "auto", 0, 1),    # a single iteration: no cycle, base_lr throughout
+    (37, 2, "auto", 1, 0),
+    (37, 3, "auto", 1, 0),    # 2 x 1 in 2 of the 3 epochs
+    (1125, 1, 4, 1, 1),       # a user's step_size: cycles of 8 in epochs of 9
+    (1125, 2, 4, 2, 2),
+    (1125, 3, 4, 3, 3),
+]
+
+
+@pytest.mark.parametrize("policy", CYCLIC_POLICIES)
+@pytest.mark.parametrize("n_rows, max_epochs, step_size, n_cycles, left", BUDGETS)
+def test_the_fit_ends_at_base_lr_for_every_budget(make_net, policy, n_rows, max_epochs,
+                                                  step_size, n_cycles, left):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n_rows, 8)).astype(np.float32)
+    y = (X @ rng.normal(size=8)).astype(np.float32)
+    auto = AutoCLR(make_net("regressor", batch_size=100, max_epochs=max_epochs),
+                   base_lr=BASE, max_lr=TOP, step_size=step_size, policy=policy,
+                   random_state=0)
+    if n_cycles < 3:
+        fit_short(auto, X, y)
+    else:
+        auto.fit(X, y)
+    plan = auto.cycle_plan_
+    assert (plan.n_cycles, plan.n_iter - plan.schedule_iter) == (n_cycles, left)
+    assert len(auto.net_.history) == plan.n_epochs <= max_epochs
+    lrs = batch_lrs(auto)
+    assert len(lrs) == plan.n_iter
+    gamma = 0.1 ** (1 / plan.n_iter) if policy == "exp_range" else 1.0
+    expected = [paper_lr(it, BASE, TOP, plan.step_size, policy, gamma)
+                for it in range(plan.schedule_iter)]
+    np.testing.assert_allclose(lrs[:plan.schedule_iter], expected, rtol=1e-9)
+    # the whole cycles ran; what is left of the last epoch trains at base_lr
+    np.testing.assert_allclose(lrs[plan.schedule_iter:], BASE, rtol=1e-9)
+    if left:  # the last batch trained at base_lr, after the last cycle's end
+        assert lrs[-1] == pytest.approx(BASE, rel=1e-9)
+    assert final_lr(auto) == pytest.approx(BASE, rel=1e-9)
+    assert (auto.n_cycles_run_, auto.stop_reason_) == (n_cycles, "max_epochs")
+
+
+def test_a_warm_start_after_a_partial_last_epoch_starts_the_next_cycle(make_net):
+    X = np.random.default_rng(0).normal(size=(1125, 8)).astype(np.float32)
+    y = X.sum(axis=1)
+    auto = fit_short(AutoCLR(make_net("regressor", batch_size=100, max_epochs=3),
+                             base_lr=BASE, max_lr=TOP, policy="triangular",
+                             warm_start=True, random_state=0), X, y)
+    auto.fit(X, y)  # one more cycle of 2 x 13 in 27 iterations
+    lrs = batch_lrs(auto)
+    assert auto.n_cycles_run_ == 2 and len(lrs) == 54
+    expected = [triangular(it, 13) for it in range(26)]
+    np.testing.assert_allclose(lrs[:26], expected, rtol=1e-9)
+    np.testing.assert_allclose(lrs[27:53], expected, rtol=1e-9)  # from base_lr again
+    assert lrs[26] == lrs[53] == pytest.approx(BASE, rel=1e-9)
+    assert final_lr(auto) == pytest.approx(BASE, rel=1e-9)
+
+
+# ------------------------------------------------------------------ momentum
+@pytest.mark.parametrize("optimizer, kwargs, key, value", [
+    (torch.optim.SGD, {"optimizer__momentum": 0.0}, "momentum", 0.0),
+    (torch.optim.SGD, {"optimizer__momentum": 0.9}, "momentum", 0.9),
+    (torch.optim.Adam, {}, "betas", (0.9, 0.999)),
+    (torch.optim.Adagrad, {}, "lr_decay", 0),
+])
+def test_momentum_is_never_changed_by_default(small_digits, optimizer, kwargs, key, value,
+                                              make_net):
+    # CyclicLR's own default (cycle_momentum=True) would set SGD's momentum to
+    # 0.8..0.9 even when it is 0, cycle Adam's beta1 and raise for Adagrad.
+    X, y = small_digits
+    net = make_net(optimizer=optimizer, **kwargs)
+    auto = AutoCLR(net, base_lr=1e-3, max_lr=1e-2, random_state=0).fit(X, y)
+    assert auto.net_.optimizer_.param_groups[0][key] == value
+
+
+class LRAndMomentum(Callback):
+    """Records the LR and the momentum (or beta1) every training batch runs with."""
+
+    def initialize(self):
+        self.seen_ = []
+        return self
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if training:
+            group = net.optimizer_.param_groups[0]
+            momentum = group["momentum"] if "momentum" in group else group["betas"][0]
+            self.seen_.append((group["lr"], momentum))
+
+
+def test_cycle_momentum_on_request(small_digits, make_net):
+    X, y = small_digits
+    net = make_net(optimizer__momentum=0.9, callbacks=[("rec", LRAndMomentum())])
+    auto = AutoCLR(net, base_lr=1e-3, max_lr=1e-2, step_size=3, cycle_momentum=True,
+                   random_state=0).fit(X, y)
+    lrs, momenta = np.array(dict(auto.net_.callbacks_)["rec"].seen_).T
+    assert len(lrs) == auto.cycle_plan_.n_iter
+    # the momentum cycles against the LR, from m = 0.9 at base_lr to 0.85 m at max_lr
+    expected = 0.9 - (0.9 - 0.85 * 0.9) * (lrs - 1e-3) / (1e-2 - 1e-3)
+    np.testing.assert_allclose(momenta, expected, rtol=1e-9)
+    assert momenta.min() == pytest.approx(0.85 * 0.9) and momenta.max() == pytest.approx(0.9)
+
+
+def test_cycle_momentum_needs_momentum(small_digits, make_net):
+    X, y = small_digits
+    net = make_net(optimizer__momentum=0.0)
+    with pytest.raises(ValueError, match="momentum is 0"):
+        AutoCLR(net, base_lr=1e-3, max_lr=1e-2, cycle_momentum=True).fit(X, y)
+    with pytest.raises(ValueError, match="momentum or betas"):
+        AutoCLR(make_net(optimizer=torch.optim.Adagrad),
+                base_lr=1e-3, max_lr=1e-2, cycle_momentum=True).fit(X, y)
+
+
+@pytest.mark.parametrize("optimizer", [torch.optim.SGD, torch.optim.Adam])
+@pytest.mark.parametrize("build", ["cyclic", "one_cycle"])
+def test_exported_builders_cycle_momentum_as_autoclr_does(small_digits, make_net, build,
+                                                          optimizer):
+    # a plain skorch net with an exported builder: 0.85 m at max_lr, m at base_lr, m being
+    # the optimizer's own (SGD's momentum=0.9 here, Adam's default beta1 0.9); the
+    # builders' defaults were 0.8 / 0.9 (CyclicLR) and 0.85 / 0.95 (OneCycleLR)
+    X, y = small_digits
+    # 400 rows trained on in batches of 64: 7 iterations an epoch, 28 in 4 epochs; the
+    # one cycle of 30 iterations peaks at the 9th
+    scheduler = (cyclic_lr_callback(BASE, TOP, 7, policy="triangular", cycle_momentum=True)
+                 if build == "cyclic" else
+                 one_cycle_callback(BASE, TOP, 30, cycle_momentum=True))
+    params = {"optimizer__momentum": 0.9} if optimizer is torch.optim.SGD else {}
+    net = make_net(optimizer=optimizer, max_epochs=4, **params,
+                   callbacks=[("lr", scheduler), ("rec", LRAndMomentum())]).fit(X, y)
+    lrs, momenta = np.array(dict(net.callbacks_)["rec"].seen_).T
+    assert lrs.max() == pytest.approx(TOP, rel=1e-9)
+    assert momenta[np.argmax(lrs)] == pytest.approx(0.85 * 0.9, rel=1e-9)
+    assert momenta[0] == momenta.max() == pytest.approx(0.9, rel=1e-9)
+    # the parameters stay as given
+    assert (scheduler.base_momentum, scheduler.max_momentum) == (None, None)
+    assert dict(net.callbacks_)["lr"].get_params()["base_momentum"] is None
+
+
+def test_momentum_bounds_given_to_a_builder_are_used(small_digits, make_net):
+    X, y = small_digits
+    scheduler = cyclic_lr_callback(BASE, TOP, 7, policy="triangular", cycle_momentum=True,
+                                   base_momentum=0.5, max_momentum=0.6)
+    # given bounds need no momentum of the optimizer's own
+    net = make_net(max_epochs=2, optimizer__momentum=0.0,
+                   callbacks=[("lr", scheduler), ("rec", LRAndMomentum())])
+    _, momenta = np.array(dict(net.fit(X, y).callbacks_)["rec"].seen_).T
+    assert momenta.min() == pytest.approx(0.5) and momenta.max() == pytest.approx(0.6)
 
 
 # ------------------------------------------------------------------ n_cycles="auto"
@@ -128,9 +300,9 @@ def test_auto_rule_reads_accuracy_upwards():
 def test_auto_fit_stops_at_a_cycle_end_after_three_cycles(small_digits, net):
     X, y = small_digits
     # no improvement can reach cycle_tol=1e6: the rule stops at its first chance
-    auto = fit_quietly(AutoCLR(net(max_epochs=24), base_lr=BASE, max_lr=TOP,
-                               step_size_factor=2, n_cycles="auto", cycle_tol=1e6,
-                               policy="triangular", random_state=0), X, y)
+    auto = AutoCLR(net(max_epochs=24), base_lr=BASE, max_lr=TOP,
+                   step_size_factor=2, n_cycles="auto", cycle_tol=1e6,
+                   policy="triangular", random_state=0).fit(X, y)
     assert auto.cycle_plan_.n_cycles == 6 and auto.cycle_plan_.stop == "auto"  # the cap
     assert (auto.n_cycles_run_, auto.stop_reason_) == (3, "no_improvement")
     assert len(auto.net_.history) == 3 * CYCLE_EPOCHS
@@ -143,31 +315,35 @@ def test_auto_fit_stops_at_a_cycle_end_after_three_cycles(small_digits, net):
 
 def test_auto_fit_without_improvement_limit_runs_the_budget(small_digits, net):
     X, y = small_digits
-    auto = fit_quietly(AutoCLR(net(max_epochs=16), base_lr=BASE, max_lr=TOP,
-                               step_size_factor=2, n_cycles="auto", cycle_tol=0.0,
-                               cycle_monitor="train_loss",
-                               random_state=0), X, y)
+    auto = AutoCLR(net(max_epochs=16), base_lr=BASE, max_lr=TOP,
+                   step_size_factor=2, n_cycles="auto", cycle_tol=0.0,
+                   cycle_monitor="train_loss",
+                   random_state=0).fit(X, y)
     # train_loss of a 4-cycle fit on digits still falls at every cycle end
     assert auto.cycle_report_.monitor == "train_loss"
     assert (auto.n_cycles_run_, auto.stop_reason_) == (4, "max_epochs")
     assert len(auto.net_.history) == 16
+    # the fit's rule is in CycleEnd's state; its parameters stay as built (begin()
+    # used to overwrite monitor, lower_is_better, auto, tol and cycle_iter)
+    gate = dict(auto.net_.callbacks_)[GATE]
+    assert gate.get_params() == CycleEnd().get_params()
+    assert (gate.monitor_, gate.lower_is_better_, gate.auto_, gate.tol_,
+            gate.cycle_iter_) == ("train_loss", True, True, 0.0, 4 * IPE)
 
 
 def test_without_a_validation_split_the_training_loss_is_read(small_digits, net):
     X, y = small_digits
-    auto = fit_quietly(AutoCLR(net(max_epochs=12, train_split=None), base_lr=BASE,
-                               max_lr=TOP, step_size_factor=2, n_cycles="auto",
-                               random_state=0), X, y)
+    auto = AutoCLR(net(max_epochs=12, train_split=None), base_lr=BASE,
+                   max_lr=TOP, step_size_factor=2, n_cycles="auto",
+                   random_state=0).fit(X, y)
     assert auto.cycle_report_.monitor == "train_loss"
     assert len(auto.cycle_report_.scores) == auto.n_cycles_run_ == 3
 
 
 def test_suggestion_says_the_cap_and_the_rule(small_digits, net):
     X, y = small_digits
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        text = repr(AutoCLR(net(max_epochs=24), base_lr=BASE, max_lr=TOP,
-                            n_cycles="auto").suggest(X, y))
+    text = repr(AutoCLR(net(max_epochs=24), base_lr=BASE, max_lr=TOP,
+                        n_cycles="auto").suggest(X, y))
     assert "training: up to 6 cycle(s), 24 epochs" in text
     assert "n_cycles='auto'" in text
 
@@ -189,9 +365,9 @@ def test_stopping_callbacks_act_only_at_cycle_ends(small_digits, net, policy, st
     callback = (EarlyStopping(patience=1, threshold=0.02) if stopper == "early_stopping"
                 else AlwaysStop())
     before = dict(vars(callback))
-    auto = fit_quietly(AutoCLR(net(max_epochs=24, callbacks=[("stop", callback)]),
-                               base_lr=BASE, max_lr=TOP, step_size_factor=2, policy=policy,
-                               random_state=0), X, y)
+    auto = AutoCLR(net(max_epochs=24, callbacks=[("stop", callback)]),
+                   base_lr=BASE, max_lr=TOP, step_size_factor=2, policy=policy,
+                   random_state=0).fit(X, y)
     n_epochs = len(auto.net_.history)
     assert n_epochs % CYCLE_EPOCHS == 0 and n_epochs < 24
     assert auto.stop_reason_ == "callback" and "stop asked to stop" in str(auto.cycle_report_)
@@ -209,9 +385,9 @@ def test_stopping_callbacks_act_only_at_cycle_ends(small_digits, net, policy, st
 
 def test_held_callbacks_stay_reachable_and_pickle(small_digits, net):
     X, y = small_digits
-    auto = fit_quietly(AutoCLR(net(max_epochs=12, callbacks=[EarlyStopping(patience=1)]),
-                               base_lr=BASE, max_lr=TOP, step_size_factor=2,
-                               random_state=0), X, y)
+    auto = AutoCLR(net(max_epochs=12, callbacks=[EarlyStopping(patience=1)]),
+                   base_lr=BASE, max_lr=TOP, step_size_factor=2,
+                   random_state=0).fit(X, y)
     held = dict(auto.net_.callbacks_)["EarlyStopping"]
     assert held.patience == 1 and held.best_epoch_ > 0  # read through the wrapper
     assert auto.net_.get_params()["callbacks__EarlyStopping__patience"] == 1
@@ -220,12 +396,15 @@ def test_held_callbacks_stay_reachable_and_pickle(small_digits, net):
     assert restored.stop_reason_ == auto.stop_reason_
 
 
-def test_ctrl_c_mid_cycle_still_warns(small_digits, net):
-    class CtrlC(Callback):
-        def on_batch_end(self, net, training=False, **kwargs):
-            if training and len(net.history) == 2 and len(net.history[-1, "batches"]) == 3:
-                raise KeyboardInterrupt
+class CtrlC(Callback):
+    """Ctrl-C after the 3rd batch of the net's 2nd epoch: 11 iterations in."""
 
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training and len(net.history) == 2 and len(net.history[-1, "batches"]) == 3:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_mid_cycle_still_warns(small_digits, net):
     X, y = small_digits
     with pytest.warns(UserWarning, match=r"Training stopped after 11 of 96 iterations, in "
                                          r"epoch 2 of 12 \(interrupted"):
@@ -234,11 +413,30 @@ def test_ctrl_c_mid_cycle_still_warns(small_digits, net):
     assert auto.stop_reason_ == "interrupted" and auto.n_cycles_run_ == 0
 
 
+def test_a_warm_start_after_ctrl_c_runs_whole_cycles_from_base_lr(small_digits, net):
+    X, y = small_digits
+    auto = AutoCLR(net(max_epochs=12, callbacks=[CtrlC()]), base_lr=BASE, max_lr=TOP,
+                   step_size_factor=2, policy="triangular", warm_start=True, random_state=0)
+    with pytest.warns(UserWarning, match="Training stopped after 11 of 96 iterations"):
+        auto.fit(X, y)
+    auto.fit(X, y)  # 3 cycles more; the history is past its 2nd epoch, no Ctrl-C
+    lrs = np.concatenate(auto.net_.history[2:, "batches", :, "event_lr"])
+    # the interrupted cycle is not resumed in its middle (was: from iteration 11 on,
+    # ending 11 iterations into a cycle): the warm start runs 3 whole cycles
+    np.testing.assert_allclose(lrs, [triangular(it, 2 * IPE) for it in range(96)],
+                               rtol=1e-9)
+    assert (auto.n_cycles_run_, auto.stop_reason_) == (3, "max_epochs")
+    assert auto.cycle_report_.cycle_ends == (11 + 32, 11 + 64, 11 + 96)
+    assert final_lr(auto) == pytest.approx(BASE, rel=1e-9)
+
+
 # ------------------------------------------------------------------ warm starts
 def test_warm_start_runs_no_range_test(small_digits, net, monkeypatch):
     X, y = small_digits
-    auto = fit_quietly(AutoCLR(net(max_epochs=12), step_size_factor=2, range_test_iter=24,
-                               warm_start=True, random_state=0), X, y)
+    # a range test of 24 iterations is too short to read cleanly
+    with pytest.warns(BoundsWarning):
+        auto = AutoCLR(net(max_epochs=12), step_size_factor=2, range_test_iter=24,
+                       warm_start=True, random_state=0).fit(X, y)
     bounds, first = (auto.base_lr_, auto.max_lr_), auto.n_cycles_run_
 
     def no_range_test(*args, **kwargs):
@@ -246,13 +444,14 @@ def test_warm_start_runs_no_range_test(small_digits, net, monkeypatch):
 
     monkeypatch.setattr(suggest_module, "run_range_test", no_range_test)
     auto.set_params(net__max_epochs=8)  # the budget of the next fit
-    fit_quietly(auto, X, y)
+    auto.fit(X, y)
     assert (auto.base_lr_, auto.max_lr_) == bounds
     assert auto.n_cycles_run_ == first + 2 and len(auto.net_.history) == 20
     assert final_lr(auto) == pytest.approx(auto.base_lr_, rel=1e-9)
     # warm_start=False: a new fit, which needs a range test again
-    with pytest.raises(AssertionError, match="ran a range test"):
-        fit_quietly(auto.set_params(warm_start=False), X, y)
+    with pytest.warns(UserWarning, match="leaves room for"):
+        with pytest.raises(AssertionError, match="ran a range test"):
+            auto.set_params(warm_start=False).fit(X, y)
 
 
 @pytest.mark.parametrize("policy", ["triangular", "triangular2", "exp_range"])
@@ -260,10 +459,10 @@ def test_n_cycles_then_n_more_is_one_fit_of_2n(small_digits, net, policy):
     X, y = small_digits
     params = dict(base_lr=BASE, max_lr=TOP, step_size_factor=2, policy=policy, gamma=0.999,
                   random_state=0)
-    halves = AutoCLR(net(max_epochs=2 * CYCLE_EPOCHS), warm_start=True, **params)
-    fit_quietly(halves, X, y)
-    fit_quietly(halves, X, y)
-    whole = fit_quietly(AutoCLR(net(max_epochs=4 * CYCLE_EPOCHS), **params), X, y)
+    halves = fit_short(AutoCLR(net(max_epochs=2 * CYCLE_EPOCHS), warm_start=True, **params),
+                       X, y)
+    halves.fit(X, y)  # a warm start asks no minimum of cycles: no warning
+    whole = AutoCLR(net(max_epochs=4 * CYCLE_EPOCHS), **params).fit(X, y)
     assert halves.n_cycles_run_ == whole.n_cycles_run_ == 4
     np.testing.assert_allclose(batch_lrs(halves), batch_lrs(whole), rtol=1e-12)
     if policy == "triangular":
@@ -273,19 +472,19 @@ def test_n_cycles_then_n_more_is_one_fit_of_2n(small_digits, net, policy):
 
 def test_warm_start_with_an_int_n_cycles(small_digits, net):
     X, y = small_digits
-    auto = fit_quietly(AutoCLR(net(max_epochs=24), base_lr=BASE, max_lr=TOP,
-                               step_size_factor=2, n_cycles=1, warm_start=True,
-                               random_state=0), X, y)
+    auto = AutoCLR(net(max_epochs=24), base_lr=BASE, max_lr=TOP,
+                   step_size_factor=2, n_cycles=1, warm_start=True,
+                   random_state=0).fit(X, y)
     assert (auto.n_cycles_run_, len(auto.net_.history)) == (1, 4)
-    fit_quietly(auto, X, y)
+    auto.fit(X, y)
     assert (auto.n_cycles_run_, len(auto.net_.history)) == (2, 8)
     assert auto.stop_reason_ == "n_cycles"
 
 
 def test_warm_start_keeps_the_schedule_features_and_classes(small_digits, net):
     X, y = small_digits
-    auto = fit_quietly(AutoCLR(net(max_epochs=8), base_lr=BASE, max_lr=TOP,
-                               step_size_factor=2, warm_start=True, random_state=0), X, y)
+    auto = fit_short(AutoCLR(net(max_epochs=8), base_lr=BASE, max_lr=TOP,
+                             step_size_factor=2, warm_start=True, random_state=0), X, y)
     history = len(auto.net_.history)
     with pytest.raises(ValueError, match=r"warm_start=True continues the fitted schedule, "
                                          r"but policy changed from 'triangular2' to "
@@ -298,7 +497,7 @@ def test_warm_start_keeps_the_schedule_features_and_classes(small_digits, net):
         auto.fit(X, np.where(y == 9, 10, y))
     assert len(auto.net_.history) == history  # nothing was trained
     # a subset of the classes is fine
-    fit_quietly(auto, X[y < 5], y[y < 5])
+    auto.fit(X[y < 5], y[y < 5])
     assert len(auto.net_.history) > history
 
 
@@ -319,8 +518,8 @@ def one_cycle_by_hand(n_iter):
 
 def test_one_cycle_follows_onecyclelr_at_every_iteration(small_digits, net):
     X, y = small_digits
-    auto = fit_quietly(AutoCLR(net(max_epochs=10), base_lr=BASE, max_lr=TOP,
-                               policy="one_cycle", random_state=0), X, y)
+    auto = AutoCLR(net(max_epochs=10), base_lr=BASE, max_lr=TOP,
+                   policy="one_cycle", random_state=0).fit(X, y)
     n_iter = 10 * IPE
     assert auto.cycle_plan_.n_iter == n_iter and auto.n_cycles_run_ == 1
     lrs = batch_lrs(auto)
@@ -340,13 +539,13 @@ def test_one_cycle_leaves_momentum_alone_unless_asked(small_digits, net, optimiz
                                                       value):
     X, y = small_digits
     params = {"optimizer__momentum": 0.9} if optimizer is torch.optim.SGD else {}
-    auto = fit_quietly(AutoCLR(net(max_epochs=4, optimizer=optimizer, **params),
-                               base_lr=BASE, max_lr=TOP, policy="one_cycle",
-                               random_state=0), X, y)
+    auto = AutoCLR(net(max_epochs=4, optimizer=optimizer, **params),
+                   base_lr=BASE, max_lr=TOP, policy="one_cycle",
+                   random_state=0).fit(X, y)
     assert auto.net_.optimizer_.param_groups[0][key] == value
-    asked = fit_quietly(AutoCLR(net(max_epochs=4, optimizer=optimizer, **params),
-                                base_lr=BASE, max_lr=TOP, policy="one_cycle",
-                                cycle_momentum=True, random_state=0), X, y)
+    asked = AutoCLR(net(max_epochs=4, optimizer=optimizer, **params),
+                    base_lr=BASE, max_lr=TOP, policy="one_cycle",
+                    cycle_momentum=True, random_state=0).fit(X, y)
     # OneCycleLR moves the momentum down to 0.85 m at the peak and back up to m
     momentum = asked.net_.optimizer_.param_groups[0][key]
     momentum = momentum[0] if key == "betas" else momentum
@@ -355,20 +554,22 @@ def test_one_cycle_leaves_momentum_alone_unless_asked(small_digits, net, optimiz
 
 def test_one_cycle_warm_start_runs_a_new_cycle(small_digits, net):
     X, y = small_digits
-    auto = fit_quietly(AutoCLR(net(max_epochs=4), base_lr=BASE, max_lr=TOP,
-                               policy="one_cycle", warm_start=True, random_state=0), X, y)
-    fit_quietly(auto.set_params(net__max_epochs=6), X, y)
+    auto = AutoCLR(net(max_epochs=4), base_lr=BASE, max_lr=TOP,
+                   policy="one_cycle", warm_start=True, random_state=0).fit(X, y)
+    auto.set_params(net__max_epochs=6).fit(X, y)
     lrs = batch_lrs(auto)
     assert auto.n_cycles_run_ == 2 and len(lrs) == 10 * IPE
     np.testing.assert_allclose(lrs[:4 * IPE], one_cycle_by_hand(4 * IPE), rtol=1e-9)
     np.testing.assert_allclose(lrs[4 * IPE:], one_cycle_by_hand(6 * IPE), rtol=1e-9)
+    # the second cycle's length was the fit's, not a rewritten parameter
+    assert dict(auto.net_.callbacks_)[SCHEDULER].total_steps == 4 * IPE
 
 
 def test_one_cycle_plot(small_digits, net):
     pytest.importorskip("matplotlib")
     X, y = small_digits
-    auto = fit_quietly(AutoCLR(net(max_epochs=4), base_lr=BASE, max_lr=TOP,
-                               policy="one_cycle", random_state=0), X, y)
+    auto = AutoCLR(net(max_epochs=4), base_lr=BASE, max_lr=TOP,
+                   policy="one_cycle", random_state=0).fit(X, y)
     ax = plot_lr_schedule(auto)
     assert ax.get_title().startswith("one_cycle schedule: 1 cycle(s) over 32 iterations")
     np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), batch_lrs(auto))
@@ -377,8 +578,8 @@ def test_one_cycle_plot(small_digits, net):
 def test_cyclic_plot_says_why_it_stopped(small_digits, net):
     pytest.importorskip("matplotlib")
     X, y = small_digits
-    auto = fit_quietly(AutoCLR(net(max_epochs=24, callbacks=[AlwaysStop()]), base_lr=BASE,
-                               max_lr=TOP, step_size_factor=2, random_state=0), X, y)
+    auto = AutoCLR(net(max_epochs=24, callbacks=[AlwaysStop()]), base_lr=BASE,
+                   max_lr=TOP, step_size_factor=2, random_state=0).fit(X, y)
     title = plot_lr_schedule(auto).get_title()
     assert "1 cycle(s) of 2 x 16 iterations, 4 epochs, stopped early (callback)" in title
 

@@ -177,13 +177,19 @@ def test_array_path_gives_the_dataloaders_batches():
             assert torch.equal(xa, xb) and torch.equal(ya, yb)
 
 
-def test_reporting_callbacks_do_not_record_the_throwaway_run(small_digits, make_net,
-                                                             tmp_path):
+def test_reporting_and_stopping_callbacks_stay_out_of_the_throwaway_run(
+        small_digits, make_net, tmp_path, capsys):
     X, y = small_digits
-    net = make_net(callbacks=[Checkpoint(dirname=str(tmp_path)), EarlyStopping(patience=1)],
-                   verbose=1)
-    range_test(net, X, y, n_iter=20, n_eval=5, random_state=0)
+    stop = EarlyStopping(patience=1)
+    net = make_net(callbacks=[Checkpoint(dirname=str(tmp_path)), stop], verbose=1)
+    result = range_test(net, X, y, n_iter=20, n_eval=5, random_state=0)
+    # EarlyStopping(patience=1) ends no range test: every iteration ran, to the end of
+    # the ramp, and the curve was scored at every evaluation
+    assert (result.stop_reason, len(result.lrs), result.n_iter) == ("completed", 20, 20)
+    assert len(result.eval_lrs) == 5
     assert list(tmp_path.iterdir()) == []  # no checkpoint of the range test
+    assert capsys.readouterr().out == ""  # no epoch table printed (PrintLog)
+    assert not hasattr(stop, "best_score_")  # the user's callback was not used
 
 
 def test_accelerate_net_works_end_to_end(small_digits, make_net):

@@ -1,25 +1,17 @@
-"""Cycle planning and the CyclicLR callback, checked against the paper's formula."""
+"""The plan in numbers (autoclr._schedule): step size, cycles, epochs, stop rule; no training."""
 
-import math
+from dataclasses import replace
 
-import numpy as np
 import pytest
-import torch
-from skorch.callbacks import Callback
 
-from autoclr import AutoCLR, cyclic_lr_callback, plan_cycles
-
-
-def paper_lr(it, base_lr, max_lr, step_size, policy, gamma=1.0):
-    """LR of iteration ``it`` as written in Smith (2017), section 3.1."""
-    cycle = math.floor(1 + it / (2 * step_size))
-    x = abs(it / step_size - 2 * cycle + 1)
-    amplitude = (max_lr - base_lr) * max(0.0, 1 - x)
-    if policy == "triangular2":
-        amplitude /= 2 ** (cycle - 1)
-    elif policy == "exp_range":
-        amplitude *= gamma**it
-    return base_lr + amplitude
+from autoclr import CyclePlan, plan_cycles
+from autoclr._schedule import (
+    ONE_CYCLE_PCT_START,
+    STOP_RULES,
+    exp_range_gamma,
+    momentum_range,
+    plan_more,
+)
 
 
 @pytest.mark.parametrize(
@@ -74,93 +66,97 @@ def test_full_batch():
     assert plan.iterations_per_epoch == 1 and plan.step_size == 5
 
 
-@pytest.mark.parametrize("policy, gamma", [
-    ("triangular", 1.0), ("triangular2", 1.0), ("exp_range", 0.99)])
-def test_simulated_schedule_matches_the_paper(policy, gamma):
-    cb = cyclic_lr_callback(0.01, 0.1, 7, policy=policy, gamma=gamma)
-    lrs = cb.simulate(60, 0.01)
-    expected = [paper_lr(i, 0.01, 0.1, 7, policy, gamma) for i in range(60)]
-    np.testing.assert_allclose(lrs, expected, rtol=1e-9, atol=1e-12)
+# ------------------------------------------------------------------ the plan
+@pytest.mark.parametrize("n_cycles, factor, n_epochs", [(2, 5, 20), (4, 2, 16), (1, 10, 20)])
+def test_int_n_cycles_trains_exactly_that_many(n_cycles, factor, n_epochs):
+    plan = plan_cycles(1000, 100, 20, n_cycles=n_cycles)
+    assert (plan.n_cycles, plan.factor, plan.n_epochs) == (n_cycles, factor, n_epochs)
+    assert plan.stop == "n_cycles" and plan.n_iter == n_cycles * plan.cycle_iter
 
 
-@pytest.mark.parametrize("policy", ["triangular", "triangular2", "exp_range"])
-def test_fitted_lr_matches_the_paper_at_every_iteration(small_digits, policy, make_net):
-    X, y = small_digits
-    # 400 training samples / 50 = 8 batches per epoch; step 8 -> a cycle is 2 epochs
-    net = make_net(batch_size=50, max_epochs=6)
-    auto = AutoCLR(net, base_lr=0.01, max_lr=0.1, step_size=8, policy=policy,
-                   gamma=0.99 if policy == "exp_range" else "auto", random_state=0)
-    auto.fit(X, y)
-    lrs = np.concatenate(auto.net_.history[:, "batches", :, "event_lr"])
-    assert len(lrs) == 6 * 8
-    gamma = 0.99 if policy == "exp_range" else 1.0
-    expected = [paper_lr(i, 0.01, 0.1, 8, policy, gamma) for i in range(len(lrs))]
-    np.testing.assert_allclose(lrs, expected, rtol=1e-9)
-    # the LR changes every batch, not once per epoch (skorch's default)
-    assert len(np.unique(lrs[:8])) == 8
-    # training ends at the end of a cycle: the next LR would be base_lr again
-    assert paper_lr(len(lrs), 0.01, 0.1, 8, policy, gamma) == pytest.approx(0.01)
+def test_int_n_cycles_that_do_not_fit_are_an_error():
+    with pytest.raises(ValueError, match=r"n_cycles=6 needs 24 epochs .* max_epochs=20 "
+                                         r"holds 5\. Raise the net's max_epochs"):
+        plan_cycles(1000, 100, 20, n_cycles=6)
 
 
-def test_exp_range_auto_gamma_shrinks_the_amplitude_to_a_tenth(small_digits, make_net):
-    X, y = small_digits
-    net = make_net(batch_size=50, max_epochs=12)
-    auto = AutoCLR(net, base_lr=0.01, max_lr=0.1, policy="exp_range", random_state=0).fit(X, y)
-    n_iter = auto.cycle_plan_.n_iter
-    gamma = 0.1 ** (1 / n_iter)
-    lrs = np.concatenate(auto.net_.history[:, "batches", :, "event_lr"])
-    expected = [paper_lr(i, 0.01, 0.1, auto.step_size_, "exp_range", gamma)
-                for i in range(n_iter)]
-    np.testing.assert_allclose(lrs, expected, rtol=1e-9)
+def test_auto_n_cycles_plans_the_budget_as_its_cap():
+    budget = plan_cycles(1000, 100, 60)
+    assert budget.stop == "max_epochs" and budget.n_cycles == 3
+    # the shortest cycles (2 epochs up, 2 down): 15 cycle ends in 60 epochs to stop at
+    auto = plan_cycles(1000, 100, 60, n_cycles="auto")
+    assert auto == replace(budget, stop="auto", step_size=20, factor=2.0, n_cycles=15,
+                           cycle_iter=40)
+    # a factor given is kept
+    assert plan_cycles(1000, 100, 60, n_cycles="auto", factor=10) == replace(
+        budget, stop="auto")
 
 
-@pytest.mark.parametrize("optimizer, kwargs, key, value", [
-    (torch.optim.SGD, {"optimizer__momentum": 0.0}, "momentum", 0.0),
-    (torch.optim.SGD, {"optimizer__momentum": 0.9}, "momentum", 0.9),
-    (torch.optim.Adam, {}, "betas", (0.9, 0.999)),
-    (torch.optim.Adagrad, {}, "lr_decay", 0),
-])
-def test_momentum_is_never_changed_by_default(small_digits, optimizer, kwargs, key, value,
-                                              make_net):
-    # CyclicLR's own default (cycle_momentum=True) would set SGD's momentum to
-    # 0.8..0.9 even when it is 0, cycle Adam's beta1 and raise for Adagrad.
-    X, y = small_digits
-    net = make_net(optimizer=optimizer, **kwargs)
-    auto = AutoCLR(net, base_lr=1e-3, max_lr=1e-2, random_state=0).fit(X, y)
-    assert auto.net_.optimizer_.param_groups[0][key] == value
+def test_one_cycle_plan_spans_the_budget():
+    plan = plan_cycles(1000, 100, 30, policy="one_cycle")
+    assert (plan.n_cycles, plan.n_epochs, plan.n_iter, plan.cycle_iter) == (1, 30, 300, 300)
+    assert plan.step_size == round(ONE_CYCLE_PCT_START * 300)
 
 
-class LRAndMomentum(Callback):
-    """Records the LR and the momentum every training batch runs with."""
-
-    def initialize(self):
-        self.seen_ = []
-        return self
-
-    def on_batch_begin(self, net, training=False, **kwargs):
-        if training:
-            group = net.optimizer_.param_groups[0]
-            self.seen_.append((group["lr"], group["momentum"]))
-
-
-def test_cycle_momentum_on_request(small_digits, make_net):
-    X, y = small_digits
-    net = make_net(optimizer__momentum=0.9, callbacks=[("rec", LRAndMomentum())])
-    auto = AutoCLR(net, base_lr=1e-3, max_lr=1e-2, step_size=3, cycle_momentum=True,
-                   random_state=0).fit(X, y)
-    lrs, momenta = np.array(dict(auto.net_.callbacks_)["rec"].seen_).T
-    assert len(lrs) == auto.cycle_plan_.n_iter
-    # the momentum cycles against the LR, from m = 0.9 at base_lr to 0.85 m at max_lr
-    expected = 0.9 - (0.9 - 0.85 * 0.9) * (lrs - 1e-3) / (1e-2 - 1e-3)
-    np.testing.assert_allclose(momenta, expected, rtol=1e-9)
-    assert momenta.min() == pytest.approx(0.85 * 0.9) and momenta.max() == pytest.approx(0.9)
+@pytest.mark.parametrize("max_epochs, cycle_iter, n_iter", [(1, 8, 9), (2, 18, 18), (3, 26, 27)])
+def test_one_cycle_over_an_odd_budget_leaves_its_last_iteration_to_base_lr(
+        max_epochs, cycle_iter, n_iter):
+    # 1,125 rows, the net's 20 % split: 900 trained on, 9 batches of 100 an epoch
+    with pytest.warns(UserWarning, match="leaves room for 1 cycle"):
+        plan = plan_cycles(900, 100, max_epochs)
+    assert (plan.n_cycles, plan.cycle_iter, plan.n_epochs, plan.n_iter) == (
+        1, cycle_iter, max_epochs, n_iter)
+    # the schedule steps through the whole cycle; what is left trains at base_lr
+    assert plan.schedule_iter == cycle_iter and n_iter - cycle_iter < plan.iterations_per_epoch
 
 
-def test_cycle_momentum_needs_momentum(small_digits, make_net):
-    X, y = small_digits
-    net = make_net(optimizer__momentum=0.0)
-    with pytest.raises(ValueError, match="momentum is 0"):
-        AutoCLR(net, base_lr=1e-3, max_lr=1e-2, cycle_momentum=True).fit(X, y)
-    with pytest.raises(ValueError, match="momentum or betas"):
-        AutoCLR(make_net(optimizer=torch.optim.Adagrad),
-                base_lr=1e-3, max_lr=1e-2, cycle_momentum=True).fit(X, y)
+def test_an_int_step_size_off_the_epochs_schedules_whole_cycles_only():
+    plan = plan_cycles(900, 100, 3, step_size=4)
+    assert (plan.n_cycles, plan.n_epochs, plan.n_iter, plan.schedule_iter) == (3, 3, 27, 24)
+
+
+def test_a_budget_of_one_iteration_holds_no_cycle_and_no_extra_epoch():
+    # was: one cycle of 2 iterations, in 2 epochs where max_epochs is 1
+    with pytest.warns(UserWarning, match="leaves room for 0 cycle"):
+        plan = plan_cycles(29, 100, 1)
+    assert (plan.n_cycles, plan.n_epochs, plan.n_iter, plan.schedule_iter) == (0, 1, 1, 0)
+    with pytest.raises(ValueError, match=r"n_cycles=1 needs 2 epochs .* holds 0"):
+        plan_cycles(29, 100, 1, n_cycles=1)
+
+
+@pytest.mark.parametrize("n_cycles, stop", [(None, "max_epochs"), (2, "n_cycles"),
+                                            ("auto", "auto")])
+def test_the_stop_rule_is_one_of_stop_rules(n_cycles, stop):
+    plan = plan_cycles(1000, 100, 30, n_cycles=n_cycles)
+    assert plan.stop == stop
+    assert set(STOP_RULES) == {"max_epochs", "n_cycles", "auto"}
+    with pytest.raises(ValueError, match=r"stop must be one of \('max_epochs', 'n_cycles', "
+                                         r"'auto'\), got 'never'"):
+        replace(plan, stop="never")
+    with pytest.raises(ValueError, match="stop must be one of"):
+        CyclePlan(step_size=10, iterations_per_epoch=10, factor=1.0, n_cycles=1, n_epochs=2,
+                  n_iter=20, stop="early")
+
+
+def test_warm_start_plan_asks_no_minimum_of_cycles():
+    # 2 cycles of the fitted step size: fewer than the paper's 3, and no warning
+    plan = plan_more(1000, 100, 8, step_size=20, n_cycles=None, policy="triangular2")
+    assert (plan.n_cycles, plan.n_epochs, plan.step_size) == (2, 8, 20)
+
+
+def test_exp_range_gamma_shrinks_the_amplitude_to_a_tenth():
+    assert exp_range_gamma(300) ** 300 == pytest.approx(0.1)
+    assert exp_range_gamma(0) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("settings", [{"momentum": 0.9}, {"betas": (0.9, 0.999)},
+                                      {"momentum": 0.9, "betas": (0.5, 0.999)}])
+def test_momentum_range_is_085_m_to_m(settings):
+    assert momentum_range(settings) == {"base_momentum": 0.85 * 0.9, "max_momentum": 0.9}
+
+
+@pytest.mark.parametrize("settings, match", [({"lr_decay": 0}, "momentum or betas; Adagrad"),
+                                             ({"momentum": 0.0}, "momentum is 0")])
+def test_momentum_range_needs_a_momentum(settings, match):
+    with pytest.raises(ValueError, match=match):
+        momentum_range(settings, "Adagrad")
