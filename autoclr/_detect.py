@@ -8,9 +8,10 @@ detector of one signature, ``(RangeTestResult) -> Bounds``, chosen through
 
 The rules are pure: they never warn and never fall back to one another. A
 curve a rule cannot read raises :class:`CurveError`; what the user should
-hear about a curve it did read is in ``Bounds.notes``. What happens next
-(the fallback chain) and the warnings belong to the suggestion pipeline,
-:mod:`autoclr._suggest`.
+hear about a curve it did read is in ``Bounds.notes``. What happens next is
+decided in one place, :func:`read_bounds`: the chosen rule, the fallbacks of
+``FALLBACKS``, then the net's own ``lr``; it is pure too, and returns its
+notes. The warnings belong to the suggestion pipeline, :mod:`autoclr._suggest`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-__all__ = ["Bounds", "BoundsWarning", "CurveError", "detect_bounds", "DETECTORS"]
+__all__ = ["Bounds", "BoundsWarning", "CurveError", "detect_bounds", "read_bounds", "DETECTORS",
+           "FALLBACKS"]
 
 #: fraction of the total rise of the smoothed score that marks the onset
 ONSET_FRACTION = 0.10
@@ -480,3 +482,76 @@ def detect_bounds(result, method: str = "accuracy") -> Bounds:
             f"method must be one of {sorted(DETECTORS)}, got {method!r}."
         ) from None
     return rule(result)
+
+
+#: what each detector falls back to, in order, when it cannot read the curve
+FALLBACKS = {"accuracy": ("valid_loss", "loss"), "valid_loss": ("loss",), "loss": ()}
+_FALLBACK_WHY = {
+    "valid_loss": "the validation loss, which keeps falling while the features are learned",
+    "loss": "the loss rule (steepest descent of the training loss, base_lr = max_lr / 4)",
+}
+
+
+def read_bounds(result, method: str = "accuracy", net_lr: float | None = None) -> Bounds:
+    """Read the bounds off a range test: the rule, then the fallbacks.
+
+    1. ``method``'s detector (:func:`detect_bounds`);
+    2. if it cannot read the curve, the next in ``FALLBACKS[method]``, each
+       with ``fallback=True``: after ``"accuracy"`` the same reading of the
+       validation loss, then the loss rule (steepest descent of the training
+       loss, ``base_lr = max_lr / SHORTCUT_RATIO``);
+    3. if none can and ``net_lr`` is given: ``max_lr = net_lr`` and
+       ``base_lr = net_lr / SHORTCUT_RATIO`` (``method="net_lr"``).
+
+    Pure: it never warns; what the user should hear is in the returned
+    ``Bounds.notes`` (the suggestion pipeline emits each as one
+    :class:`BoundsWarning`).
+
+    Parameters
+    ----------
+    result : RangeTestResult
+        The range test to read; see :func:`detect_bounds`.
+    method : {"accuracy", "valid_loss", "loss"}, default="accuracy"
+        The rule tried first.
+    net_lr : float, default=None
+        The net's own ``lr``, the last resort.
+
+    Returns
+    -------
+    Bounds
+
+    Raises
+    ------
+    ValueError
+        When no rule can read the curve and ``net_lr`` is ``None``, or for an
+        unknown ``method``.
+    """
+    try:
+        return detect_bounds(result, method)
+    except CurveError as exc:
+        reason = str(exc)
+    for fallback in FALLBACKS.get(method, ("loss",)):
+        try:
+            b = detect_bounds(result, fallback)
+        except CurveError as exc:
+            reason = f"{reason}; the {fallback} fallback failed too: {exc}"
+            continue
+        note = (f"{reason[0].upper()}{reason[1:]}. Falling back to "
+                f"{_FALLBACK_WHY[fallback]}: base_lr={b.base_lr:.3g}, "
+                f"max_lr={b.max_lr:.3g}. Check the range-test plot.")
+        return replace(b, explanation=f"Fallback ({reason}). {b.explanation}",
+                       fallback=True, notes=(*b.notes, note))
+    if net_lr is None:
+        raise ValueError(f"Cannot read LR bounds from the range test: {reason}.")
+    return Bounds(
+        base_lr=net_lr / SHORTCUT_RATIO, max_lr=net_lr, method="net_lr",
+        explanation=(f"Fallback (cannot read LR bounds from the range test: {reason}): "
+                     f"max_lr is the net's lr={net_lr:.3g}, base_lr = max_lr / "
+                     f"{SHORTCUT_RATIO:g}."),
+        fallback=True,
+        notes=(f"Cannot read LR bounds from the range test: {reason}. Using the net's "
+               f"lr={net_lr:.3g} as max_lr and lr / {SHORTCUT_RATIO:g} as base_lr. The "
+               "problem may not be learnable as posed (random labels?); check the "
+               "range-test plot.",),
+    )
+

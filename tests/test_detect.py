@@ -14,7 +14,7 @@ from autoclr import (
     detect_bounds,
     loss_bounds,
 )
-from autoclr._suggest import read_bounds
+from autoclr._detect import read_bounds
 
 LRS = np.geomspace(1e-6, 1.0, 60)
 
