@@ -498,8 +498,9 @@ def read_bounds(result, method: str = "accuracy", net_lr: float | None = None) -
     1. ``method``'s detector (:func:`detect_bounds`);
     2. if it cannot read the curve, the next in ``FALLBACKS[method]``, each
        with ``fallback=True``: after ``"accuracy"`` the same reading of the
-       validation loss, then the loss rule (steepest descent of the training
-       loss, ``base_lr = max_lr / SHORTCUT_RATIO``);
+       validation loss (for classifiers only: a regressor's score already is
+       the negative validation loss), then the loss rule (steepest descent of
+       the training loss, ``base_lr = max_lr / SHORTCUT_RATIO``);
     3. if none can and ``net_lr`` is given: ``max_lr = net_lr`` and
        ``base_lr = net_lr / SHORTCUT_RATIO`` (``method="net_lr"``).
 
@@ -530,7 +531,7 @@ def read_bounds(result, method: str = "accuracy", net_lr: float | None = None) -
         return detect_bounds(result, method)
     except CurveError as exc:
         reason = str(exc)
-    for fallback in FALLBACKS.get(method, ("loss",)):
+    for fallback in _fallbacks(result, method):
         try:
             b = detect_bounds(result, fallback)
         except CurveError as exc:
@@ -555,3 +556,15 @@ def read_bounds(result, method: str = "accuracy", net_lr: float | None = None) -
                "range-test plot.",),
     )
 
+
+def _fallbacks(result, method):
+    """``FALLBACKS[method]``, less the validation loss where it is the score already.
+
+    A regressor's score (``score_name != "accuracy"``) is the negative
+    validation loss: the ``"valid_loss"`` reading would read the same curve
+    again, and fail the same way.
+    """
+    chain = FALLBACKS[method]
+    if result.score_name != "accuracy":
+        chain = tuple(name for name in chain if name != "valid_loss")
+    return chain

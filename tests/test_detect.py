@@ -1,9 +1,10 @@
 """Bound detection on synthetic curves (no torch involved)."""
 
+import warnings
+from dataclasses import replace
+
 import numpy as np
 import pytest
-
-import warnings
 
 from autoclr import (
     Bounds,
@@ -101,6 +102,27 @@ def test_unreadable_curve_without_a_net_lr_is_an_error():
     assert (b.method, b.max_lr, b.base_lr) == ("net_lr", 0.05, pytest.approx(0.0125))
     assert b.fallback and len(b.notes) == 1
     assert "Using the net's lr=0.05 as max_lr" in b.notes[0]
+
+
+def test_a_regressor_goes_straight_to_the_loss_rule():
+    """A regressor's score is the negative validation loss: no second reading of it."""
+    it_lrs = np.geomspace(1e-6, 1.0, 300)
+    flat = -1.0 + np.random.default_rng(0).normal(0, 0.01, 60)
+    result = replace(_result(flat, loss_curve(it_lrs)), score_name="neg_loss",
+                     valid_losses=-flat)
+    with pytest.raises(CurveError, match="neg_loss did not rise"):
+        detect_bounds(result, "accuracy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # pure: the notes are returned, never warned
+        b = read_bounds(result, "accuracy")
+    assert (b.method, b.fallback) == ("loss", True)
+    assert b.max_lr == detect_bounds(result, "loss").max_lr
+    for text in (b.explanation, *b.notes):
+        assert "valid_loss" not in text and "failed too" not in text
+    assert len(b.notes) == 1 and "Falling back to the loss rule" in b.notes[0]
+    # a classifier with the same curves still tries its validation loss first
+    classifier = replace(result, score_name="accuracy", scores=flat + 1.1)
+    assert "the valid_loss fallback failed too" in read_bounds(classifier).explanation
 
 
 def test_still_rising_at_the_end_is_a_note():
