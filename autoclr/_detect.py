@@ -54,7 +54,7 @@ _MAD_TO_SD = 1.4826
 
 
 class BoundsWarning(UserWarning):
-    """The range-test curve could not be read as expected; a fallback was used."""
+    """A caveat about the bounds: a fallback was used, the score was still rising, a retry."""
 
 
 class CurveError(ValueError):
@@ -70,27 +70,40 @@ class Bounds:
     base_lr, max_lr : float
         The suggested lower and upper bounds of the cyclical schedule.
     method : str
-        Name of the rule that produced them: ``"accuracy"``, ``"loss"``, or
-        ``"net_lr"`` (AutoCLR's last-resort fallback to the net's own ``lr``).
+        Name of the rule that produced them: ``"accuracy"`` (the validation
+        score; for classifiers averaged with the reading of the validation
+        loss where it can be read), ``"valid_loss"`` (the same rule on the
+        negative validation loss), ``"loss"`` (steepest descent of the
+        training loss) or ``"net_lr"`` (:func:`read_bounds`' last resort:
+        the net's own ``lr``).
     explanation : str
-        One or two sentences saying which rule fired at which LR.
+        Which rule fired at which LR, in a sentence or a few; after a
+        fallback, why the rules before it could not read the curve.
     onset_lr, plateau_lr, peak_lr : float or None
         Where the smoothed score started to rise, where its rise slowed and
-        where it peaked (``None`` for the loss rule).
+        where it peaked (``None`` for ``"loss"`` and ``"net_lr"``).
     fall_lr : float or None
         Where the smoothed score fell back below the plateau level after its
-        peak (``None`` when it never did, and for the loss rule); ``max_lr``
-        is then the geometric mean of ``plateau_lr`` and ``fall_lr``.
+        peak (``None`` when it never did, and for ``"loss"`` and
+        ``"net_lr"``). The score rule puts ``max_lr`` at ``TOP_POSITION`` of
+        the way from ``plateau_lr`` to ``fall_lr`` on the log scale (at
+        ``plateau_lr`` when the score never falls back); with ``"accuracy"``
+        the bounds may then be averaged with the validation loss's reading,
+        so ``max_lr`` need not lie between the two.
     fallback : bool
-        True when the main rule could not read the curve and a documented
-        fallback was used (a :class:`BoundsWarning` was emitted).
+        True when the chosen rule could not read the curve and
+        :func:`read_bounds` used a documented fallback; a note says so.
     notes : tuple of str
         What the user should be told about this reading (a score still rising
-        at the end of the range, a fallback); :class:`~autoclr.AutoCLR` emits
-        each as one :class:`BoundsWarning`.
+        at the end of the range, a fallback); the rules only return them, and
+        the suggestion pipeline (:class:`~autoclr.AutoCLR`,
+        :meth:`~autoclr.RangeTestResult.with_bounds`) emits each as one
+        :class:`BoundsWarning`.
     smoothed : ndarray
-        The smoothed curve the rule was applied to (scores for ``"accuracy"``,
-        training losses for ``"loss"``), aligned with ``smoothed_lrs``.
+        The smoothed curve the rule was applied to (scores for
+        ``"accuracy"``, negative validation losses for ``"valid_loss"``,
+        training losses for ``"loss"``; empty for ``"net_lr"``), aligned
+        with ``smoothed_lrs``.
     smoothed_lrs : ndarray
         Learning rates of ``smoothed``.
     """
@@ -116,12 +129,14 @@ class Bounds:
 
 
 def _smooth(values: np.ndarray, sigma: float) -> np.ndarray:
+    """A Gaussian smooth of ``values`` (unchanged, as floats, when too short or sigma is 0)."""
     if len(values) < 3 or sigma <= 0:
         return values.astype(float)
     return gaussian_filter1d(values.astype(float), sigma=sigma, mode="nearest")
 
 
 def _check_curve(lrs, values, name):
+    """``lrs`` and ``values`` as float arrays, checked, cut at the first non-finite value."""
     lrs = np.asarray(lrs, dtype=float)
     values = np.asarray(values, dtype=float)
     if lrs.ndim != 1 or lrs.shape != values.shape:
@@ -169,7 +184,9 @@ def loss_bounds(loss_lrs, losses, *, skip_start=0.1):
     """Steepest descent of the smoothed training loss (the rule of other LR finders).
 
     ``max_lr`` is the LR where the smoothed loss falls fastest against
-    ``log(lr)``; ``base_lr = max_lr / 4`` (the paper's shortcut).
+    ``log(lr)``, up to the loss minimum (the diverged tail is ignored);
+    ``base_lr = max_lr / SHORTCUT_RATIO`` (4, the paper's shortcut). Both are
+    kept inside the tested range.
 
     Parameters
     ----------
@@ -182,6 +199,16 @@ def loss_bounds(loss_lrs, losses, *, skip_start=0.1):
     Returns
     -------
     Bounds
+
+    Raises
+    ------
+    CurveError
+        When the curve has fewer than 8 points before its first non-finite
+        loss, or the loss rises from the first iterations (the range starts
+        too high).
+    ValueError
+        When ``loss_lrs`` and ``losses`` are not 1-d of one length, or the
+        LRs are not positive and strictly increasing.
     """
     lrs, losses = _check_curve(loss_lrs, losses, "losses")
     if len(lrs) < 8:
@@ -297,6 +324,15 @@ def accuracy_bounds(
     Bounds
         With ``notes`` holding the warning for a score still rising at the
         end of the range, if it was.
+
+    Raises
+    ------
+    CurveError
+        When fewer than ``MIN_SCORES`` scores precede the first non-finite
+        one, or the score does not rise clearly (see above).
+    ValueError
+        When ``lrs`` and ``scores`` are not 1-d of one length, or the LRs are
+        not positive and strictly increasing.
     """
     lrs, scores = _check_curve(lrs, scores, "scores")
     n = len(scores)
@@ -479,6 +515,13 @@ def _inside_range(lrs, base_lr, max_lr):
 
 
 def _accuracy_rule(result):
+    """The score rule on a range test; for classifiers, with the validation loss's reading.
+
+    The accuracy's noise is at least its binomial sampling error on
+    ``n_valid`` samples, and its rise is measured above the class prior's
+    accuracy; where the validation loss can be read too, the bounds are the
+    geometric means of the two readings.
+    """
     score_noise = 0.0
     n_valid = getattr(result, "n_valid", 0)
     baseline = getattr(result, "baseline_score", None)
@@ -510,6 +553,7 @@ def _accuracy_rule(result):
 
 
 def _valid_loss_rule(result):
+    """The score rule on the negative validation loss, its rise below the prior's loss."""
     valid_losses = getattr(result, "valid_losses", None)
     if valid_losses is None or len(valid_losses) != len(result.eval_lrs):
         raise CurveError("no validation losses were recorded")
@@ -522,6 +566,7 @@ def _valid_loss_rule(result):
 
 
 def _loss_rule(result):
+    """The loss rule on the training loss of every iteration."""
     return loss_bounds(result.lrs, result.losses)
 
 
@@ -536,7 +581,9 @@ def detect_bounds(result, method: str = "accuracy") -> Bounds:
     ----------
     result : RangeTestResult
         The range test to read (any object with ``lrs``, ``losses``,
-        ``eval_lrs``, ``scores`` and ``score_name``).
+        ``eval_lrs``, ``scores`` and ``score_name``; ``n_valid``,
+        ``valid_losses``, ``baseline_score`` and ``baseline_loss`` are used
+        where present).
     method : {"accuracy", "valid_loss", "loss"}, default="accuracy"
         ``"accuracy"``: onset and top of the smoothed validation score
         (:func:`accuracy_bounds`, the paper's rule); for classifiers the rise
@@ -555,7 +602,10 @@ def detect_bounds(result, method: str = "accuracy") -> Bounds:
     Raises
     ------
     CurveError
-        When the rule cannot read the curve (no fallback is tried here).
+        When the rule cannot read the curve (no fallback is tried here:
+        :func:`read_bounds` tries them).
+    ValueError
+        For an unknown ``method``.
     """
     try:
         rule = DETECTORS[method]
