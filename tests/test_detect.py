@@ -15,7 +15,7 @@ from autoclr import (
     detect_bounds,
     loss_bounds,
 )
-from autoclr._detect import read_bounds
+from autoclr._detect import MAX_RATIO, MIN_RATIO, read_bounds
 
 LRS = np.geomspace(1e-6, 1.0, 60)
 
@@ -56,10 +56,26 @@ def test_max_lr_stays_below_a_collapse():
     assert b.peak_lr < 3e-2
 
 
-def test_ratio_is_clipped_to_documented_range():
+def test_an_early_onset_is_pulled_up_to_max_ratio():
     wide = accuracy_bounds(LRS, sigmoid_curve(LRS, onset=1e-6 * 1.5, plateau=1e-1))
-    assert wide.max_lr / wide.base_lr == pytest.approx(20.0)
-    assert "max_lr / 20" in wide.explanation
+    assert wide.max_lr / wide.onset_lr > MAX_RATIO  # the branch's condition holds
+    assert wide.max_lr / wide.base_lr == pytest.approx(MAX_RATIO)
+    assert wide.base_lr > wide.onset_lr
+    assert f"is more than {MAX_RATIO:g}x below; base_lr = max_lr / {MAX_RATIO:g}" in (
+        wide.explanation)
+
+
+def test_an_onset_close_to_the_plateau_is_pushed_down_to_min_ratio():
+    # a steep rise read on a fine grid (20 points over one decade): onset and plateau
+    # come out about 1.5x apart
+    lrs = np.geomspace(1e-3, 1e-2, 20)
+    steep = accuracy_bounds(lrs, sigmoid_curve(lrs, onset=3e-3, plateau=3.6e-3))
+    assert steep.max_lr == steep.plateau_lr  # no fall: max_lr at the plateau
+    assert steep.max_lr / steep.onset_lr < MIN_RATIO  # the branch's condition holds
+    assert steep.max_lr / steep.base_lr == MIN_RATIO
+    assert steep.base_lr < steep.onset_lr
+    assert (f"onset is less than {MIN_RATIO:g}x below; base_lr = max_lr / {MIN_RATIO:g}"
+            in steep.explanation)
 
 
 def test_bounds_scale_with_the_lrs():
