@@ -248,8 +248,10 @@ def plot_lr_schedule(estimator, ax=None):
     """Draw the learning rate of every batch of a fitted AutoCLR.
 
     Any policy, ``"one_cycle"`` included: the LRs are those the fit recorded.
-    Thin grey lines mark the cycle ends; the title says the cycles trained
-    and, when training stopped before the budget, why.
+    Thin grey lines mark the cycle ends inside the run; the title says the
+    cycles and epochs trained and, for the cyclic policies, when
+    ``n_cycles="auto"`` or a callback stopped training early (the
+    ``cycle_report_``'s ``"no_improvement"`` or ``"callback"``).
 
     Parameters
     ----------
