@@ -3,7 +3,8 @@
 ``demo`` runs the whole method on a bundled data set and draws it; ``suggest``
 reads the user's table with pandas, encodes it with scikit-learn and prints the
 bounds of a range test. Errors in the input are reported on one line with exit
-status 2; failures while running, with status 1. The demo itself is in ``_demo``.
+status 2; failures while running, with status 1. The demo itself is in ``_demo``,
+what both share in ``_cli_common``.
 """
 
 from __future__ import annotations
@@ -17,21 +18,19 @@ import sys
 import warnings
 
 import numpy as np
-import torch
-from skorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
 from sklearn.base import is_classifier
 from sklearn.compose import make_column_transformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils.multiclass import type_of_target
+from skorch import NeuralNet
 
 from . import __version__
+from ._cli_common import CLIError, check_png, checked_device, mlp_net
+from ._demo import run_demo
 from ._estimator import AutoCLR
 from ._schedule import POLICIES
-from ._utils import resolve_device
-from ._validation import check_net, check_params
-from .models import MLP
 
 __all__ = ["main", "build_parser", "load_table"]
 
@@ -99,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     sug.add_argument("--plot", metavar="PNG", help="also write the range-test plot")
     sug.add_argument("--json", action="store_true",
                      help="the suggestion as JSON on stdout (everything else on stderr)")
-    for command, func in ((demo, _run_demo), (sug, run_suggest)):
+    for command, func in ((demo, run_demo), (sug, run_suggest)):
         command.add_argument("--policy", choices=POLICIES, default="triangular2",
                              help="cyclical policy (default: %(default)s)")
         command.add_argument("--device", default="auto", help="'auto' (CUDA when "
@@ -139,50 +138,8 @@ def main(argv=None) -> int:
         warnings.formatwarning = old
 
 
-class CLIError(Exception):
-    """An error in the input, reported on one line (exit status 2)."""
-
-
 def _warning_line(message, category, *args, **kwargs):
     return f"autoclr: {category.__name__}: {message}\n"
-
-
-def _checked(auto):
-    """The device ``auto`` will use, after AutoCLR's own checks of its options."""
-    try:
-        check_net(auto.net)
-        check_params(auto.get_params(deep=False))
-    except (TypeError, ValueError) as exc:
-        raise CLIError(str(exc)) from None
-    return resolve_device(auto.device, auto.net)
-
-
-def _check_png(path):
-    folder = os.path.dirname(os.path.abspath(path))
-    if not path.lower().endswith(".png"):
-        raise CLIError(f"the plot is a PNG: give a path ending in .png, got {path!r}")
-    if not os.path.isdir(folder):
-        raise CLIError(f"cannot write {path}: folder {folder} does not exist")
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise CLIError('plotting needs matplotlib: pip install "autoclr[plot]"') from None
-
-
-def _run_demo(args):
-    """``autoclr demo``: see ``_demo.run_demo`` (imported here, as it imports this module)."""
-    from ._demo import run_demo
-
-    return run_demo(args)
-
-
-def _mlp_net(classifier, n_features, n_outputs, **params):
-    """autoclr's MLP (two hidden layers of 64) in a skorch net: SGD, momentum 0.9."""
-    if classifier:
-        params["criterion"] = torch.nn.CrossEntropyLoss
-    return (NeuralNetClassifier if classifier else NeuralNetRegressor)(
-        MLP, module__n_features=n_features, module__n_outputs=n_outputs, module__hidden=64,
-        optimizer=torch.optim.SGD, optimizer__momentum=0.9, **params)
 
 
 # ------------------------------------------------------------------- suggest
@@ -247,7 +204,7 @@ def run_suggest(args):
     """``autoclr suggest DATA``: see the subcommand's ``--help``."""
     out = sys.stderr if args.json else sys.stdout
     if args.plot is not None:
-        _check_png(args.plot)
+        check_png(args.plot)
     X, y = load_table(args.data, args.target, args.sep)
     kind = type_of_target(y)
     task = TASKS.get(kind) if args.task == "auto" else args.task
@@ -294,12 +251,12 @@ def run_suggest(args):
     else:
         sizes = {"max_epochs": 30, "batch_size": min(64, max(1, int(0.8 * len(X)) // 8)),
                  **sizes}
-        net = _mlp_net(task == "classification", X_fit.shape[1], n_outputs, **sizes)
+        net = mlp_net(task == "classification", X_fit.shape[1], n_outputs, **sizes)
         name = f"built-in MLP {X_fit.shape[1]} -> 64 -> 64 -> {n_outputs}, SGD momentum 0.9"
     print(f"net: {name}, batch size {net.batch_size}, {net.max_epochs} epochs", file=out)
     auto = AutoCLR(net, policy=args.policy, random_state=args.seed, device=args.device,
                    verbose=int(not args.quiet))
-    _checked(auto)
+    checked_device(auto)
     suggestion = auto.suggest(X_fit, y_fit)
     print(suggestion, file=out)
     if not args.net:
