@@ -155,6 +155,7 @@ def main(argv=None) -> int:
 
 
 def _warning_line(message, category, *args, **kwargs):
+    """A warning on one line, ``autoclr: Category: message`` (no source line)."""
     return f"autoclr: {category.__name__}: {message}\n"
 
 
