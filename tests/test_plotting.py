@@ -1,7 +1,6 @@
 """Plots of the range test and the schedule: what is drawn where, and lazy matplotlib."""
 
 import sys
-import warnings
 
 import numpy as np
 import pytest
@@ -10,7 +9,13 @@ matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from autoclr import AutoCLR, RangeTestResult, plot_lr_schedule, plot_range_test  # noqa: E402
+from autoclr import (  # noqa: E402
+    AutoCLR,
+    BoundsWarning,
+    RangeTestResult,
+    plot_lr_schedule,
+    plot_range_test,
+)
 from autoclr._plotting import schedule_lrs  # noqa: E402
 
 
@@ -116,10 +121,15 @@ def test_regression_plot_clips_the_blown_up_scores():
 def fitted(small_digits, make_net):
     X, y = small_digits
     net = make_net(max_epochs=12)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return AutoCLR(net, step_size_factor=2, range_test_iter=30,
-                       random_state=0).fit(X, y)
+    # 30 iterations of range test: the accuracy is not read, its loss is (still falling)
+    with pytest.warns(BoundsWarning) as record:
+        fitted = AutoCLR(net, step_size_factor=2, range_test_iter=30,
+                         random_state=0).fit(X, y)
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 2, messages
+    assert "was still rising at the end of the range test" in messages[0]
+    assert "no onset was found. Falling back to the validation loss" in messages[1]
+    return fitted
 
 
 def test_schedule_plot_shows_every_batch_lr(fitted):
