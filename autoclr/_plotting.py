@@ -122,8 +122,9 @@ def _score_panel(ax, result, score_bounds):
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel(score_label, color=SCORE)
     ax.tick_params(axis="y", colors=SCORE)
-    if not accuracy and len(result.scores):
-        ax.set_ylim(*_negated_loss_limits(result.scores))
+    limits = None if accuracy else _negated_loss_limits(result.scores)
+    if limits is not None:
+        ax.set_ylim(*limits)
     return handles
 
 
@@ -131,8 +132,11 @@ def _negated_loss_limits(scores):
     """Score axis limits for a negated loss: from half the rise below the start to the top.
 
     The negated loss can end far below the interesting part (a net blowing up).
+    ``None`` when no score is finite.
     """
     scores = scores[np.isfinite(scores)]
+    if len(scores) == 0:
+        return None
     start = float(np.median(scores[: max(2, len(scores) // 10)]))
     hi = float(np.max(scores))
     rise = hi - start if hi > start else max(abs(start), 1e-3)

@@ -117,6 +117,16 @@ def test_regression_plot_clips_the_blown_up_scores():
     assert not [line for line in ax.get_lines() if line.get_label() == "smoothed score"]
 
 
+def test_regression_plot_of_scores_none_finite_keeps_the_default_limits():
+    """No finite score to set the limits from (this raised a ValueError): matplotlib's."""
+    from dataclasses import replace
+
+    result = _synthetic_result("neg_loss")
+    ax = plot_range_test(replace(result, scores=np.full(len(result.scores), np.nan)))
+    assert np.all(np.isfinite(ax.get_ylim()))
+    assert np.all(np.isnan(_line(ax, "validation loss (negated)").get_ydata()))
+
+
 @pytest.fixture(scope="module")
 def fitted(small_digits, make_net):
     X, y = small_digits
