@@ -3,7 +3,8 @@
 ``demo`` runs the whole method on a bundled data set and draws it; ``suggest``
 reads the user's table with pandas, encodes it with scikit-learn and prints the
 bounds of a range test. Errors in the input are reported on one line with exit
-status 2; failures while running, with status 1. The demo itself is in ``_demo``.
+status 2; failures while running, with status 1. The demo itself is in ``_demo``,
+what both share in ``_cli_common``.
 """
 
 from __future__ import annotations
@@ -17,20 +18,19 @@ import sys
 import warnings
 
 import numpy as np
-import torch
 from sklearn.base import is_classifier
 from sklearn.compose import make_column_transformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils.multiclass import type_of_target
-from skorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
+from skorch import NeuralNet
 
 from . import __version__
+from ._cli_common import CLIError, check_png, checked_device, mlp_net
+from ._demo import run_demo
 from ._estimator import AutoCLR
-from ._utils import resolve_device
-from ._validation import POLICIES, check_net, check_params
-from .models import MLP
+from ._validation import POLICIES
 
 __all__ = ["main", "build_parser", "load_table"]
 
@@ -72,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND",
                                 help="what to run (each has its own --help)")
+    _add_shared_options(_add_demo_parser(sub), run_demo)
+    _add_shared_options(_add_suggest_parser(sub), run_suggest)
+    return parser
+
+
+def _add_demo_parser(sub):
+    """``autoclr demo`` and its own options."""
     demo = sub.add_parser("demo", help=DEMO_HELP, description=DEMO_HELP)
     demo.add_argument("--dataset", choices=("digits", "generated"), default="digits",
                       help="scikit-learn's 8x8 digits (10 classes) or a generated 4-class "
@@ -81,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--output", "-o", default="autoclr_demo.png", metavar="PNG",
                       help="the PNG to write (default: %(default)s)")
     demo.add_argument("--no-plot", action="store_true", help="write no PNG")
+    return demo
+
+
+def _add_suggest_parser(sub):
+    """``autoclr suggest DATA`` and its own options."""
     sug = sub.add_parser("suggest", help=SUGGEST_HELP, description=SUGGEST_HELP,
                          epilog=SUGGEST_EPILOG)
     sug.add_argument("data", metavar="DATA", help="a .csv, .parquet or .npz file")
@@ -98,20 +110,24 @@ def build_parser() -> argparse.ArgumentParser:
     sug.add_argument("--plot", metavar="PNG", help="also write the range-test plot")
     sug.add_argument("--json", action="store_true",
                      help="the suggestion as JSON on stdout (everything else on stderr)")
-    for command, func in ((demo, _run_demo), (sug, run_suggest)):
-        command.add_argument("--policy", choices=POLICIES, default="triangular2",
-                             help="cyclical policy (default: %(default)s)")
-        command.add_argument("--device", default="auto", help="'auto' (CUDA when "
-                             "available), 'cpu', 'cuda:1', ... (default: %(default)s)")
-        command.add_argument("--seed", type=int, default=0,
-                             help="random seed (default: %(default)s)")
-        command.add_argument("--quiet", "-q", action="store_true",
-                             help="no progress bar (nor, in demo, per-epoch table)")
-        command.set_defaults(func=func)
-    return parser
+    return sug
+
+
+def _add_shared_options(command, func):
+    """The options both subcommands take, and the function that runs ``command``."""
+    command.add_argument("--policy", choices=POLICIES, default="triangular2",
+                         help="cyclical policy (default: %(default)s)")
+    command.add_argument("--device", default="auto", help="'auto' (CUDA when "
+                         "available), 'cpu', 'cuda:1', ... (default: %(default)s)")
+    command.add_argument("--seed", type=int, default=0,
+                         help="random seed (default: %(default)s)")
+    command.add_argument("--quiet", "-q", action="store_true",
+                         help="no progress bar (nor, in demo, per-epoch table)")
+    command.set_defaults(func=func)
 
 
 def _positive_int(text):
+    """argparse type: a positive integer (``--epochs``, ``--batch-size``)."""
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return int(text)
@@ -138,50 +154,9 @@ def main(argv=None) -> int:
         warnings.formatwarning = old
 
 
-class CLIError(Exception):
-    """An error in the input, reported on one line (exit status 2)."""
-
-
 def _warning_line(message, category, *args, **kwargs):
+    """A warning on one line, ``autoclr: Category: message`` (no source line)."""
     return f"autoclr: {category.__name__}: {message}\n"
-
-
-def _checked(auto):
-    """The device ``auto`` will use, after AutoCLR's own checks of its options."""
-    try:
-        check_net(auto.net)
-        check_params(auto.get_params(deep=False))
-    except (TypeError, ValueError) as exc:
-        raise CLIError(str(exc)) from None
-    return resolve_device(auto.device, auto.net)
-
-
-def _check_png(path):
-    folder = os.path.dirname(os.path.abspath(path))
-    if not path.lower().endswith(".png"):
-        raise CLIError(f"the plot is a PNG: give a path ending in .png, got {path!r}")
-    if not os.path.isdir(folder):
-        raise CLIError(f"cannot write {path}: folder {folder} does not exist")
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise CLIError('plotting needs matplotlib: pip install "autoclr[plot]"') from None
-
-
-def _run_demo(args):
-    """``autoclr demo``: see ``_demo.run_demo`` (imported here, as it imports this module)."""
-    from ._demo import run_demo
-
-    return run_demo(args)
-
-
-def _mlp_net(classifier, n_features, n_outputs, **params):
-    """autoclr's MLP (two hidden layers of 64) in a skorch net: SGD, momentum 0.9."""
-    if classifier:
-        params["criterion"] = torch.nn.CrossEntropyLoss
-    return (NeuralNetClassifier if classifier else NeuralNetRegressor)(
-        MLP, module__n_features=n_features, module__n_outputs=n_outputs, module__hidden=64,
-        optimizer=torch.optim.SGD, optimizer__momentum=0.9, **params)
 
 
 # ------------------------------------------------------------------- suggest
@@ -246,69 +221,23 @@ def run_suggest(args):
     """``autoclr suggest DATA``: see the subcommand's ``--help``."""
     out = sys.stderr if args.json else sys.stdout
     if args.plot is not None:
-        _check_png(args.plot)
+        check_png(args.plot)
     X, y = load_table(args.data, args.target, args.sep)
-    kind = type_of_target(y)
-    task = TASKS.get(kind) if args.task == "auto" else args.task
-    if task is None:
-        raise CLIError(f"target {y.name!r} is {kind} for type_of_target; pass --task")
-    how = f"type_of_target: {kind}" if args.task == "auto" else "--task"
-    if task == "classification":
-        n_outputs, y_fit = y.nunique(), y.to_numpy()
-        if n_outputs < 2 or kind == "continuous":
-            raise CLIError(f"target {y.name!r} cannot be classified: it has a single value "
-                           "or is continuous (type_of_target)")
-        how += f", {n_outputs} classes" + ("; --task overrides" if args.task == "auto" else "")
-    else:
-        try:
-            values = y.to_numpy(np.float64)
-        except (TypeError, ValueError):
-            raise CLIError(f"target {y.name!r} is not numeric: it can only be classified") \
-                from None
-        n_outputs, mean, std = 1, values.mean(), values.std()
-        y_fit = ((values - mean) / (std or 1.0)).astype(np.float32)
-        how += f"; standardised for the range test: mean {mean:.4g}, std {std:.4g}"
-    numeric = list(X.select_dtypes("number").columns)
-    categorical = [c for c in X.columns if c not in numeric]
-    encoder = make_column_transformer(
-        (make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
-        (OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical),
-        sparse_threshold=0.0)
-    X_fit = encoder.fit_transform(X).astype(np.float32)
-    counts = [f"{c!r}: {len(v)}" for c, v in zip(categorical, getattr(
-        encoder.named_transformers_["onehotencoder"], "categories_", []))]
+    task, n_outputs, y_fit, how = _target(y, args.task)
+    X_fit, features = _encode_features(X)
     print(f"{args.data}: {len(X)} rows; target {y.name!r}: {task} ({how})\nfeatures: "
-          f"{len(numeric)} numeric (standardised, a missing value -> median), {len(counts)} "
-          "one-hot encoded" + (f" ({', '.join(counts)} values)" if counts else "")
-          + f" -> {X_fit.shape[1]} inputs", file=out, flush=True)
-    sizes = {k: v for k, v in (("batch_size", args.batch_size), ("max_epochs", args.epochs))
-             if v is not None}
-    if args.net:
-        net = load_net(args.net, X_fit.shape[1], n_outputs).set_params(**sizes)
-        if is_classifier(net) != (task == "classification"):
-            raise CLIError(f"--net {args.net} returned a {type(net).__name__} for a {task} "
-                           "target (--task chooses the task)")
-        module = getattr(net.module, "__name__", type(net.module).__name__)
-        name = f"{args.net} -> {type(net).__name__}({module})"
-    else:
-        sizes = {"max_epochs": 30, "batch_size": min(64, max(1, int(0.8 * len(X)) // 8)),
-                 **sizes}
-        net = _mlp_net(task == "classification", X_fit.shape[1], n_outputs, **sizes)
-        name = f"built-in MLP {X_fit.shape[1]} -> 64 -> 64 -> {n_outputs}, SGD momentum 0.9"
+          f"{features}", file=out, flush=True)
+    net, name = _suggest_net(args, task, X_fit.shape[1], n_outputs, len(X))
     print(f"net: {name}, batch size {net.batch_size}, {net.max_epochs} epochs", file=out)
     auto = AutoCLR(net, policy=args.policy, random_state=args.seed, device=args.device,
                    verbose=int(not args.quiet))
-    _checked(auto)
+    checked_device(auto)
     suggestion = auto.suggest(X_fit, y_fit)
     print(suggestion, file=out)
     if not args.net:
         print(MLP_CAVEAT, file=out)
     if args.plot is not None:
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(8, 5), layout="constrained")
-        suggestion.range_test.plot(ax=fig.subplots())
-        fig.savefig(args.plot, dpi=90)
+        _write_plot(suggestion.range_test, args.plot)
         print(f"Plot: {args.plot}", file=out)
     if args.json:
         plan = suggestion.plan
@@ -318,3 +247,80 @@ def run_suggest(args):
             policy=args.policy, task=task, net=args.net or "autoclr.models.MLP",
             why=suggestion.bounds.explanation), indent=2))
     return 0
+
+
+def _target(y, task):
+    """The task, the net's number of outputs, the target to fit, and how the task was chosen.
+
+    ``task`` is ``--task``: ``"auto"`` asks ``type_of_target``. A regression
+    target is standardised (float32); a classification target is kept as is.
+    """
+    kind = type_of_target(y)
+    chosen = TASKS.get(kind) if task == "auto" else task
+    if chosen is None:
+        raise CLIError(f"target {y.name!r} is {kind} for type_of_target; pass --task")
+    how = f"type_of_target: {kind}" if task == "auto" else "--task"
+    if chosen == "classification":
+        n_outputs, y_fit = y.nunique(), y.to_numpy()
+        if n_outputs < 2 or kind == "continuous":
+            raise CLIError(f"target {y.name!r} cannot be classified: it has a single value "
+                           "or is continuous (type_of_target)")
+        how += f", {n_outputs} classes" + ("; --task overrides" if task == "auto" else "")
+        return chosen, n_outputs, y_fit, how
+    try:
+        values = y.to_numpy(np.float64)
+    except (TypeError, ValueError):
+        raise CLIError(f"target {y.name!r} is not numeric: it can only be classified") \
+            from None
+    mean, std = values.mean(), values.std()
+    y_fit = ((values - mean) / (std or 1.0)).astype(np.float32)
+    how += f"; standardised for the range test: mean {mean:.4g}, std {std:.4g}"
+    return chosen, 1, y_fit, how
+
+
+def _encode_features(X):
+    """The features encoded (float32) and what was done, in words.
+
+    Numeric columns: a missing value -> the column's median, then
+    standardised; the other columns one-hot encoded.
+    """
+    numeric = list(X.select_dtypes("number").columns)
+    categorical = [c for c in X.columns if c not in numeric]
+    encoder = make_column_transformer(
+        (make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
+        (OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical),
+        sparse_threshold=0.0)
+    X_fit = encoder.fit_transform(X).astype(np.float32)
+    counts = [f"{c!r}: {len(v)}" for c, v in zip(categorical, getattr(
+        encoder.named_transformers_["onehotencoder"], "categories_", []))]
+    return X_fit, (
+        f"{len(numeric)} numeric (standardised, a missing value -> median), {len(counts)} "
+        "one-hot encoded" + (f" ({', '.join(counts)} values)" if counts else "")
+        + f" -> {X_fit.shape[1]} inputs")
+
+
+def _suggest_net(args, task, n_features, n_outputs, n_rows):
+    """The net to test, ``--net``'s or the built-in MLP, sized by the options; its name."""
+    sizes = {k: v for k, v in (("batch_size", args.batch_size), ("max_epochs", args.epochs))
+             if v is not None}
+    if args.net:
+        net = load_net(args.net, n_features, n_outputs).set_params(**sizes)
+        if is_classifier(net) != (task == "classification"):
+            raise CLIError(f"--net {args.net} returned a {type(net).__name__} for a {task} "
+                           "target (--task chooses the task)")
+        module = getattr(net.module, "__name__", type(net.module).__name__)
+        return net, f"{args.net} -> {type(net).__name__}({module})"
+    # 64 a batch, fewer where that would leave less than 8 batches an epoch
+    sizes = {"max_epochs": 30, "batch_size": min(64, max(1, int(0.8 * n_rows) // 8)),
+             **sizes}
+    net = mlp_net(task == "classification", n_features, n_outputs, **sizes)
+    return net, f"built-in MLP {n_features} -> 64 -> 64 -> {n_outputs}, SGD momentum 0.9"
+
+
+def _write_plot(range_test, path):
+    """The range-test plot as a PNG at ``path``."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    range_test.plot(ax=fig.subplots())
+    fig.savefig(path, dpi=90)

@@ -4,7 +4,7 @@ Loads scikit-learn's digits or a generated problem, runs the LR range test and t
 cyclical fit with autoclr's MLP, trains the same net with skorch's default fixed
 lr=0.01 for comparison, and writes a PNG of the range test, the LR schedule and
 both test accuracies per epoch. Its options are parsed in ``_cli``, which calls
-``run_demo`` and reports its errors.
+``run_demo`` and reports its errors; what the two share is in ``_cli_common``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from skorch.callbacks import Callback
 
-from ._cli import _check_png, _checked, _mlp_net
+from ._cli_common import check_png, checked_device, mlp_net
 from ._estimator import AutoCLR
 from ._plotting import BOUNDS, plot_lr_schedule, plot_range_test
 from ._utils import draw_seed, seeded
@@ -63,17 +63,17 @@ def run_demo(args):
     """``autoclr demo``: see the subcommand's ``--help``."""
     start = time.perf_counter()
     if not args.no_plot:
-        _check_png(args.output)
+        check_png(args.output)
     X_train, X_test, y_train, y_test, label = demo_data(args.dataset, args.seed)
 
     def net(epochs, **params):
-        return _mlp_net(True, X_train.shape[1], int(y_train.max()) + 1, batch_size=64,
+        return mlp_net(True, X_train.shape[1], int(y_train.max()) + 1, batch_size=64,
                         max_epochs=epochs, **params,
                         callbacks=[("test_acc", EpochTestScore(X_test, y_test))])
 
     auto = AutoCLR(net(args.epochs), policy=args.policy, random_state=args.seed,
                    device=args.device, verbose=int(not args.quiet))
-    device, threads = _checked(auto), torch.get_num_threads()
+    device, threads = checked_device(auto), torch.get_num_threads()
     print(f"autoclr demo on {label}: {len(X_train)} training and {len(X_test)} test "
           "samples; MLP with two hidden layers of 64, SGD with momentum 0.9, batch size 64, "
           f"{args.epochs} epochs at most, device {device}.\n1. LR range test: the LR rises "

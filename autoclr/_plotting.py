@@ -68,8 +68,10 @@ def plot_range_test(result, ax=None, *, show_loss=True):
     result : RangeTestResult
         A range test; when it carries ``bounds`` (as ``AutoCLR.range_test_``
         does, or after :meth:`~autoclr.RangeTestResult.with_bounds`) the
-        smoothed curve, the onset, the plateau and the chosen bounds are
-        marked.
+        chosen bounds are shaded and, when the score rule read them
+        (``bounds.method == "accuracy"``), the smoothed score with its onset,
+        plateau, peak and fall is drawn; the loss rule's smoothed loss goes
+        on the loss axis.
     ax : matplotlib.axes.Axes, default=None
         Axes to draw the score into; a new figure is made when ``None``. The
         training loss goes on a twin axis on the right.
@@ -83,78 +85,16 @@ def plot_range_test(result, ax=None, *, show_loss=True):
     """
     ax = _new_axes(ax, (7.5, 4.6))
     bounds = result.bounds
-    accuracy = result.score_name == "accuracy"
-    score_label = "validation accuracy" if accuracy else "validation loss (negated)"
-    handles = []
-    ax.set_xscale("log")
-    (h,) = ax.plot(result.eval_lrs, result.scores, "o", ms=3.5, color=SCORE, alpha=0.5,
-                   label=score_label)
-    handles.append(h)
     smooth_score = bounds is not None and bounds.method == "accuracy" and len(
         bounds.smoothed) > 0
-    if smooth_score:
-        (h,) = ax.plot(bounds.smoothed_lrs, bounds.smoothed, "-", color=SCORE, lw=2,
-                       label="smoothed score")
-        handles.append(h)
-    ax.set_xlabel("learning rate (log scale)")
-    ax.set_ylabel(score_label, color=SCORE)
-    ax.tick_params(axis="y", colors=SCORE)
-    if not accuracy and len(result.scores):
-        # the negated loss can end far below the interesting part (a net blowing
-        # up): show from half the rise below the starting level to the top
-        scores = result.scores[np.isfinite(result.scores)]
-        start = float(np.median(scores[: max(2, len(scores) // 10)]))
-        hi = float(np.max(scores))
-        rise = hi - start if hi > start else max(abs(start), 1e-3)
-        lo = max(float(np.min(scores)), start - 0.5 * rise)
-        ax.set_ylim(lo - 0.05 * rise, hi + 0.05 * rise)
-
+    ax.set_xscale("log")
+    handles = _score_panel(ax, result, bounds if smooth_score else None)
     if show_loss and len(result.losses):
-        ax2 = ax.twinx()
-        (h,) = ax2.plot(result.lrs, result.losses, "-", color=LOSS, lw=0.8, alpha=0.55,
-                        label="training loss (per batch)")
-        handles.append(h)
-        if bounds is not None and bounds.method == "loss" and len(bounds.smoothed):
-            (h,) = ax2.plot(bounds.smoothed_lrs, bounds.smoothed, "-", color=LOSS, lw=2,
-                            label="smoothed loss")
-            handles.append(h)
-        limits = _loss_limits(result.losses)
-        if limits is not None:
-            ax2.set_ylim(*limits)
-        ax2.set_ylabel("training loss", color=LOSS)
-        ax2.tick_params(axis="y", colors=LOSS)
-        # the score stays in front of the loss
-        ax.set_zorder(ax2.get_zorder() + 1)
-        ax.patch.set_visible(False)
-        ax.right_ax = ax2
-
+        handles += _loss_panel(ax, result, bounds)
     if bounds is not None:
-        handles.append(ax.axvspan(
-            bounds.base_lr, bounds.max_lr, color=BOUNDS, alpha=0.15, lw=0,
-            label=f"chosen bounds {bounds.base_lr:.2g} .. {bounds.max_lr:.2g}"
-                  + (f" (fallback: {_RULE_NAMES.get(bounds.method, bounds.method)})"
-                     if bounds.fallback else "")))
-        for lr in (bounds.base_lr, bounds.max_lr):
-            ax.axvline(lr, color=BOUNDS, lw=1.5)
-        for lr, name, ha in ((bounds.base_lr, "base_lr", "right"),
-                             (bounds.max_lr, "max_lr", "left")):
-            ax.annotate(f" {name} " if ha == "left" else f"{name} ", (lr, 1.0),
-                        xycoords=("data", "axes fraction"), ha=ha, va="bottom",
-                        color=BOUNDS, fontsize=9, fontweight="bold")
+        handles += _bounds_band(ax, bounds)
         if smooth_score:
-            marks = ((bounds.onset_lr, "v", ONSET, "onset (score starts to rise)"),
-                     (bounds.plateau_lr, "s", PLATEAU, "plateau (rise slows)"),
-                     (bounds.peak_lr, "*", SCORE, "peak"),
-                     (bounds.fall_lr, "^", PLATEAU, "fall (drops below the plateau)"))
-            for lr, marker, color, label in marks:
-                if lr is None:
-                    continue
-                y = _interp_log(lr, bounds.smoothed_lrs, bounds.smoothed)
-                size = 10 if marker == "*" else 8
-                (h,) = ax.plot([lr], [y], marker, color=color, ms=size,
-                               mec="black", mew=0.6, zorder=5,
-                               label=f"{label}: lr={lr:.2g}")
-                handles.append(h)
+            handles += _reading_marks(ax, bounds)
     if result.diverged_lr is not None:
         handles.append(ax.axvline(
             result.diverged_lr, color=DIVERGED, ls="--", lw=1.2,
@@ -166,6 +106,99 @@ def plot_range_test(result, ax=None, *, show_loss=True):
     ax.legend(handles=handles, loc="upper left", fontsize=8, framealpha=0.9)
     ax.grid(True, which="major", alpha=0.3)
     return ax
+
+
+def _score_panel(ax, result, score_bounds):
+    """The validation scores, and the smoothed curve of the score rule's ``Bounds``; handles."""
+    accuracy = result.score_name == "accuracy"
+    score_label = "validation accuracy" if accuracy else "validation loss (negated)"
+    (h,) = ax.plot(result.eval_lrs, result.scores, "o", ms=3.5, color=SCORE, alpha=0.5,
+                   label=score_label)
+    handles = [h]
+    if score_bounds is not None:
+        (h,) = ax.plot(score_bounds.smoothed_lrs, score_bounds.smoothed, "-", color=SCORE,
+                       lw=2, label="smoothed score")
+        handles.append(h)
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel(score_label, color=SCORE)
+    ax.tick_params(axis="y", colors=SCORE)
+    limits = None if accuracy else _negated_loss_limits(result.scores)
+    if limits is not None:
+        ax.set_ylim(*limits)
+    return handles
+
+
+def _negated_loss_limits(scores):
+    """Score axis limits for a negated loss: from half the rise below the start to the top.
+
+    The negated loss can end far below the interesting part (a net blowing up).
+    ``None`` when no score is finite.
+    """
+    scores = scores[np.isfinite(scores)]
+    if len(scores) == 0:
+        return None
+    start = float(np.median(scores[: max(2, len(scores) // 10)]))
+    hi = float(np.max(scores))
+    rise = hi - start if hi > start else max(abs(start), 1e-3)
+    lo = max(float(np.min(scores)), start - 0.5 * rise)
+    return lo - 0.05 * rise, hi + 0.05 * rise
+
+
+def _loss_panel(ax, result, bounds):
+    """The training loss on a twin axis, ``ax.right_ax`` (and the loss rule's smooth); handles."""
+    ax2 = ax.twinx()
+    (h,) = ax2.plot(result.lrs, result.losses, "-", color=LOSS, lw=0.8, alpha=0.55,
+                    label="training loss (per batch)")
+    handles = [h]
+    if bounds is not None and bounds.method == "loss" and len(bounds.smoothed):
+        (h,) = ax2.plot(bounds.smoothed_lrs, bounds.smoothed, "-", color=LOSS, lw=2,
+                        label="smoothed loss")
+        handles.append(h)
+    limits = _loss_limits(result.losses)
+    if limits is not None:
+        ax2.set_ylim(*limits)
+    ax2.set_ylabel("training loss", color=LOSS)
+    ax2.tick_params(axis="y", colors=LOSS)
+    # the score stays in front of the loss
+    ax.set_zorder(ax2.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    ax.right_ax = ax2
+    return handles
+
+
+def _bounds_band(ax, bounds):
+    """The chosen bounds: a shaded band, two vertical lines and their names; the band."""
+    band = ax.axvspan(
+        bounds.base_lr, bounds.max_lr, color=BOUNDS, alpha=0.15, lw=0,
+        label=f"chosen bounds {bounds.base_lr:.2g} .. {bounds.max_lr:.2g}"
+              + (f" (fallback: {_RULE_NAMES.get(bounds.method, bounds.method)})"
+                 if bounds.fallback else ""))
+    for lr in (bounds.base_lr, bounds.max_lr):
+        ax.axvline(lr, color=BOUNDS, lw=1.5)
+    for lr, name, ha in ((bounds.base_lr, "base_lr", "right"),
+                         (bounds.max_lr, "max_lr", "left")):
+        ax.annotate(f" {name} " if ha == "left" else f"{name} ", (lr, 1.0),
+                    xycoords=("data", "axes fraction"), ha=ha, va="bottom",
+                    color=BOUNDS, fontsize=9, fontweight="bold")
+    return [band]
+
+
+def _reading_marks(ax, bounds):
+    """Onset, plateau, peak and fall of the score rule, on its smoothed curve; the handles."""
+    marks = ((bounds.onset_lr, "v", ONSET, "onset (score starts to rise)"),
+             (bounds.plateau_lr, "s", PLATEAU, "plateau (rise slows)"),
+             (bounds.peak_lr, "*", SCORE, "peak"),
+             (bounds.fall_lr, "^", PLATEAU, "fall (drops below the plateau)"))
+    handles = []
+    for lr, marker, color, label in marks:
+        if lr is None:
+            continue
+        y = _interp_log(lr, bounds.smoothed_lrs, bounds.smoothed)
+        size = 10 if marker == "*" else 8
+        (h,) = ax.plot([lr], [y], marker, color=color, ms=size, mec="black", mew=0.6,
+                       zorder=5, label=f"{label}: lr={lr:.2g}")
+        handles.append(h)
+    return handles
 
 
 def schedule_lrs(estimator):
@@ -219,8 +252,10 @@ def plot_lr_schedule(estimator, ax=None):
     """Draw the learning rate of every batch of a fitted AutoCLR.
 
     Any policy, ``"one_cycle"`` included: the LRs are those the fit recorded.
-    Thin grey lines mark the cycle ends; the title says the cycles trained
-    and, when training stopped before the budget, why.
+    Thin grey lines mark the cycle ends inside the run; the title says the
+    cycles and epochs trained and, for the cyclic policies, when
+    ``n_cycles="auto"`` or a callback stopped training early (the
+    ``cycle_report_``'s ``"no_improvement"`` or ``"callback"``).
 
     Parameters
     ----------

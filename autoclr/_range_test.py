@@ -45,7 +45,7 @@ from skorch.dataset import Dataset as SkorchDataset
 from skorch.net import NeuralNet
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from ._detect import Bounds, BoundsWarning
+from ._detect import Bounds, BoundsWarning, read_bounds
 from ._progress import progress_bar
 from ._utils import (
     as_tensor,
@@ -165,8 +165,6 @@ class RangeTestResult:
         The same reading :class:`~autoclr.AutoCLR` makes: the rule, then the
         documented fallbacks, each note emitted as a :class:`~autoclr.BoundsWarning`.
         """
-        from ._suggest import read_bounds
-
         bounds = read_bounds(self, method)
         warn_notes(bounds.notes, BoundsWarning)
         return replace(self, bounds=bounds)

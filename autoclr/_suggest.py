@@ -7,7 +7,7 @@ cyclical fit, in one place, top to bottom:
    training and its errors should come before any;
 2. the range test (:func:`~autoclr.range_test`), retried once from a lower
    LR when its loss diverges before it can be read;
-3. the reading of the bounds (:func:`read_bounds`): the chosen detector, then
+3. the reading of the bounds (:func:`~autoclr._detect.read_bounds`): the chosen detector, then
    the loss rule, then the net's own ``lr`` as a last resort;
 4. bounds the user gave are kept and the missing one is reconciled with them.
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ._detect import SHORTCUT_RATIO, Bounds, BoundsWarning, CurveError, detect_bounds
+from ._detect import SHORTCUT_RATIO, Bounds, BoundsWarning, read_bounds
 from ._range_test import (
     DIVERGENCE_FACTOR,
     MAX_VALID_SAMPLES,
@@ -118,57 +118,6 @@ class Suggestion:
         return "\n".join(lines)
 
     __str__ = __repr__
-
-
-#: what each detector falls back to, in order, when it cannot read the curve
-FALLBACKS = {"accuracy": ("valid_loss", "loss"), "valid_loss": ("loss",), "loss": ()}
-_FALLBACK_WHY = {
-    "valid_loss": "the validation loss, which keeps falling while the features are learned",
-    "loss": "the loss rule (steepest descent of the training loss, base_lr = max_lr / 4)",
-}
-
-
-def read_bounds(result, method="accuracy", net_lr=None) -> Bounds:
-    """Read the bounds off a range test: the rule, then the fallbacks.
-
-    1. ``method``'s detector (:func:`~autoclr.detect_bounds`);
-    2. if it cannot read the curve, the next in ``FALLBACKS[method]``: after
-       ``"accuracy"`` the same reading of the validation loss, then the loss
-       rule (steepest descent of the training loss, ``base_lr = max_lr / 4``),
-       each with ``fallback=True``;
-    3. if none can and ``net_lr`` is given: ``max_lr = net_lr`` and
-       ``base_lr = net_lr / 4`` (``method="net_lr"``); else a ``ValueError``.
-
-    Pure: what the user should hear is in the returned ``Bounds.notes``.
-    """
-    try:
-        return detect_bounds(result, method)
-    except CurveError as exc:
-        reason = str(exc)
-    for fallback in FALLBACKS.get(method, ("loss",)):
-        try:
-            b = detect_bounds(result, fallback)
-        except CurveError as exc:
-            reason = f"{reason}; the {fallback} fallback failed too: {exc}"
-            continue
-        note = (f"{reason[0].upper()}{reason[1:]}. Falling back to "
-                f"{_FALLBACK_WHY[fallback]}: base_lr={b.base_lr:.3g}, "
-                f"max_lr={b.max_lr:.3g}. Check the range-test plot.")
-        return replace(b, explanation=f"Fallback ({reason}). {b.explanation}",
-                       fallback=True, notes=(*b.notes, note))
-    if net_lr is None:
-        raise ValueError(f"Cannot read LR bounds from the range test: {reason}.")
-    return Bounds(
-        base_lr=net_lr / SHORTCUT_RATIO, max_lr=net_lr, method="net_lr",
-        explanation=(f"Fallback (cannot read LR bounds from the range test: {reason}): "
-                     f"max_lr is the net's lr={net_lr:.3g}, base_lr = max_lr / "
-                     f"{SHORTCUT_RATIO:g}."),
-        fallback=True,
-        notes=(f"Cannot read LR bounds from the range test: {reason}. Using the net's "
-               f"lr={net_lr:.3g} as max_lr and lr / {SHORTCUT_RATIO:g} as base_lr. The "
-               "problem may not be learnable as posed (random labels?); check the "
-               "range-test plot.",),
-    )
 
 
 def _readable(result, method):

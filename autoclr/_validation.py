@@ -451,12 +451,14 @@ def encode_target(estimator, y, *, reset=True):
     classes = estimator.classes_
     unseen = np.setdiff1d(y, classes)
     if len(unseen):
+        if not reset:
+            raise ValueError(
+                f"y has labels not seen in the first fit: {unseen[:5].tolist()!r}. A warm "
+                "start trains the fitted net further and keeps its classes; set "
+                "warm_start=False to fit anew.")
         raise ValueError(
-            f"y has labels not in the classes {classes.tolist()!r}: "
-            f"{unseen[:5].tolist()!r}. " + (
-                "A warm start trains the fitted net further and keeps its classes; set "
-                "warm_start=False to fit anew." if not reset else
-                "List every label in the net's classes parameter, or leave it None."))
+            f"y has labels not in the classes {classes.tolist()!r} of the net's classes "
+            f"parameter: {unseen[:5].tolist()!r}. List every label there, or leave it None.")
     order = np.argsort(classes, kind="stable")
     y_enc = order[np.searchsorted(classes, y, sorter=order)].astype(np.int64)
     return y_enc.astype(np.float32) if _binary_net(estimator.net) else y_enc

@@ -1,9 +1,10 @@
 """Bound detection on synthetic curves (no torch involved)."""
 
+import warnings
+from dataclasses import replace
+
 import numpy as np
 import pytest
-
-import warnings
 
 from autoclr import (
     Bounds,
@@ -14,7 +15,7 @@ from autoclr import (
     detect_bounds,
     loss_bounds,
 )
-from autoclr._suggest import read_bounds
+from autoclr._detect import MAX_RATIO, MIN_RATIO, read_bounds
 
 LRS = np.geomspace(1e-6, 1.0, 60)
 
@@ -55,10 +56,26 @@ def test_max_lr_stays_below_a_collapse():
     assert b.peak_lr < 3e-2
 
 
-def test_ratio_is_clipped_to_documented_range():
+def test_an_early_onset_is_pulled_up_to_max_ratio():
     wide = accuracy_bounds(LRS, sigmoid_curve(LRS, onset=1e-6 * 1.5, plateau=1e-1))
-    assert wide.max_lr / wide.base_lr == pytest.approx(20.0)
-    assert "max_lr / 20" in wide.explanation
+    assert wide.max_lr / wide.onset_lr > MAX_RATIO  # the branch's condition holds
+    assert wide.max_lr / wide.base_lr == pytest.approx(MAX_RATIO)
+    assert wide.base_lr > wide.onset_lr
+    assert f"is more than {MAX_RATIO:g}x below; base_lr = max_lr / {MAX_RATIO:g}" in (
+        wide.explanation)
+
+
+def test_an_onset_close_to_the_plateau_is_pushed_down_to_min_ratio():
+    # a steep rise read on a fine grid (20 points over one decade): onset and plateau
+    # come out about 1.5x apart
+    lrs = np.geomspace(1e-3, 1e-2, 20)
+    steep = accuracy_bounds(lrs, sigmoid_curve(lrs, onset=3e-3, plateau=3.6e-3))
+    assert steep.max_lr == steep.plateau_lr  # no fall: max_lr at the plateau
+    assert steep.max_lr / steep.onset_lr < MIN_RATIO  # the branch's condition holds
+    assert steep.max_lr / steep.base_lr == MIN_RATIO
+    assert steep.base_lr < steep.onset_lr
+    assert (f"onset is less than {MIN_RATIO:g}x below; base_lr = max_lr / {MIN_RATIO:g}"
+            in steep.explanation)
 
 
 def test_bounds_scale_with_the_lrs():
@@ -101,6 +118,27 @@ def test_unreadable_curve_without_a_net_lr_is_an_error():
     assert (b.method, b.max_lr, b.base_lr) == ("net_lr", 0.05, pytest.approx(0.0125))
     assert b.fallback and len(b.notes) == 1
     assert "Using the net's lr=0.05 as max_lr" in b.notes[0]
+
+
+def test_a_regressor_goes_straight_to_the_loss_rule():
+    """A regressor's score is the negative validation loss: no second reading of it."""
+    it_lrs = np.geomspace(1e-6, 1.0, 300)
+    flat = -1.0 + np.random.default_rng(0).normal(0, 0.01, 60)
+    result = replace(_result(flat, loss_curve(it_lrs)), score_name="neg_loss",
+                     valid_losses=-flat)
+    with pytest.raises(CurveError, match="neg_loss did not rise"):
+        detect_bounds(result, "accuracy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # pure: the notes are returned, never warned
+        b = read_bounds(result, "accuracy")
+    assert (b.method, b.fallback) == ("loss", True)
+    assert b.max_lr == detect_bounds(result, "loss").max_lr
+    for text in (b.explanation, *b.notes):
+        assert "valid_loss" not in text and "failed too" not in text
+    assert len(b.notes) == 1 and "Falling back to the loss rule" in b.notes[0]
+    # a classifier with the same curves still tries its validation loss first
+    classifier = replace(result, score_name="accuracy", scores=flat + 1.1)
+    assert "the valid_loss fallback failed too" in read_bounds(classifier).explanation
 
 
 def test_still_rising_at_the_end_is_a_note():

@@ -1,7 +1,6 @@
 """Plots of the range test and the schedule: what is drawn where, and lazy matplotlib."""
 
 import sys
-import warnings
 
 import numpy as np
 import pytest
@@ -10,7 +9,13 @@ matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from autoclr import AutoCLR, RangeTestResult, plot_lr_schedule, plot_range_test  # noqa: E402
+from autoclr import (  # noqa: E402
+    AutoCLR,
+    BoundsWarning,
+    RangeTestResult,
+    plot_lr_schedule,
+    plot_range_test,
+)
 from autoclr._plotting import schedule_lrs  # noqa: E402
 
 
@@ -112,14 +117,29 @@ def test_regression_plot_clips_the_blown_up_scores():
     assert not [line for line in ax.get_lines() if line.get_label() == "smoothed score"]
 
 
+def test_regression_plot_of_scores_none_finite_keeps_the_default_limits():
+    """No finite score to set the limits from (this raised a ValueError): matplotlib's."""
+    from dataclasses import replace
+
+    result = _synthetic_result("neg_loss")
+    ax = plot_range_test(replace(result, scores=np.full(len(result.scores), np.nan)))
+    assert np.all(np.isfinite(ax.get_ylim()))
+    assert np.all(np.isnan(_line(ax, "validation loss (negated)").get_ydata()))
+
+
 @pytest.fixture(scope="module")
 def fitted(small_digits, make_net):
     X, y = small_digits
     net = make_net(max_epochs=12)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return AutoCLR(net, step_size_factor=2, range_test_iter=30,
-                       random_state=0).fit(X, y)
+    # 30 iterations of range test: the accuracy is not read, its loss is (still falling)
+    with pytest.warns(BoundsWarning) as record:
+        fitted = AutoCLR(net, step_size_factor=2, range_test_iter=30,
+                         random_state=0).fit(X, y)
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 2, messages
+    assert "was still rising at the end of the range test" in messages[0]
+    assert "no onset was found. Falling back to the validation loss" in messages[1]
+    return fitted
 
 
 def test_schedule_plot_shows_every_batch_lr(fitted):
