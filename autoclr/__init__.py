@@ -8,6 +8,7 @@ cycle, for whole cycles.
 
 from ._cycles import CycleReport
 from ._detect import Bounds, BoundsWarning, CurveError, accuracy_bounds, detect_bounds, loss_bounds
+from ._distributed import DDPCriterionMixin
 from ._estimator import AutoCLR
 from ._suggest import Suggestion
 from ._plotting import plot_lr_schedule, plot_range_test
@@ -23,6 +24,7 @@ __all__ = [
     "CurveError",
     "CyclePlan",
     "CycleReport",
+    "DDPCriterionMixin",
     "RangeTestResult",
     "Suggestion",
     "accuracy_bounds",
