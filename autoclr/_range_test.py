@@ -45,6 +45,7 @@ from skorch.net import NeuralNet
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ._detect import Bounds
+from ._distributed import broadcast_object
 from ._progress import progress_bar
 from ._utils import (
     as_tensor,
@@ -367,6 +368,7 @@ def range_test(
     # int, starts from the very weights this test starts from
     seed = random_state if is_int(random_state) and 0 <= random_state < 2**31 else (
         draw_seed(random_state))
+    seed = broadcast_object(seed, net)  # one split and one shuffle in every process
     n = len(X) if isinstance(X, Dataset) else _length(X)
     check_data_size(n, valid_size, needs_range_test=True)
     classifier = is_classifier(net)
@@ -452,6 +454,7 @@ def range_test(
                 if smooth > divergence_factor * best:
                     stop_at, stop_reason = j, "diverged"
                     break
+            stop_at, stop_reason = broadcast_object((stop_at, stop_reason), rt_net)
             n_checked = i + 1
             bar.update_to(i + 1, lr=float(lrs[i]), loss=ema / (1 - beta ** (i + 1)))
             if stop_reason != "completed":
@@ -463,7 +466,7 @@ def range_test(
                                             [stop_at, stop_at + k_eval])
     keep = eval_at[:k_eval] < stop_at
     end_time = time.perf_counter()
-    return RangeTestResult(
+    result = RangeTestResult(
         lrs=lrs[:stop_at].copy(),
         losses=losses,
         eval_iterations=eval_at[:k_eval][keep],
@@ -485,6 +488,7 @@ def range_test(
                  "train": end_time - loop_start - score_time,
                  "score": score_time, "total": end_time - start_time},
     )
+    return broadcast_object(result, rt_net)  # the main process's curve, everywhere
 
 
 def _length(X):
