@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from sklearn.base import is_classifier
 from skorch.callbacks import Callback
 
+from ._distributed import broadcast_object
 from ._schedule import (
     MIN_CYCLES,
     cyclic_lr_callback,
@@ -266,10 +267,11 @@ class CycleEnd(Callback):
         if done <= 0 or done % self.cycle_iter:
             return
         cycle = self.n_cycles(net)
-        self.scores_.append(float(net.history[-1, self.monitor]))
+        self.scores_.append(broadcast_object(float(net.history[-1, self.monitor]), net))
         self.cycle_ends_.append(trained_iterations(net))
         asked = {name: cb.requested_ for name, cb in net.callbacks_
                  if isinstance(cb, HeldStop) and getattr(cb, "requested_", None) is not None}
+        asked = broadcast_object(asked, net)  # the main process's decision, everywhere
         if asked:
             first = min(asked.values())
             self._stop("callback", (
