@@ -8,6 +8,7 @@ cycle, for whole cycles.
 
 from ._cycles import CycleReport, cyclic_lr_callback, one_cycle_callback
 from ._detect import Bounds, BoundsWarning, CurveError, accuracy_bounds, detect_bounds, loss_bounds
+from ._distributed import DDPCriterionMixin
 from ._estimator import AutoCLR
 from ._plotting import plot_lr_schedule, plot_range_test
 from ._range_test import RangeTestResult, range_test
@@ -23,6 +24,7 @@ __all__ = [
     "CurveError",
     "CyclePlan",
     "CycleReport",
+    "DDPCriterionMixin",
     "RangeTestResult",
     "Suggestion",
     "accuracy_bounds",

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from skorch.callbacks import Callback, LRScheduler
 from torch.optim.lr_scheduler import CyclicLR, OneCycleLR
 
+from ._distributed import broadcast_object
 from ._schedule import (
     MIN_CYCLES,
     ONE_CYCLE_ANNEAL,
@@ -467,10 +468,12 @@ class CycleEnd(Callback):
         if done <= 0 or done % self.cycle_iter_:
             return
         cycle = self.n_cycles(net)
-        self.scores_.append(float(net.history[-1, self.monitor_]))
+        # under DDP every process decides on the main process's scores and requests
+        self.scores_.append(broadcast_object(float(net.history[-1, self.monitor_]), net))
         self.cycle_ends_.append(trained_iterations(net))
         asked = {name: cb.requested_ for name, cb in net.callbacks_
                  if isinstance(cb, HeldStop) and getattr(cb, "requested_", None) is not None}
+        asked = broadcast_object(asked, net)
         if asked:
             first = min(asked.values())
             self._stop("callback", (

@@ -46,6 +46,7 @@ from skorch.net import NeuralNet
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ._detect import Bounds, BoundsWarning, read_bounds
+from ._distributed import broadcast_object
 from ._progress import progress_bar
 from ._utils import (
     as_tensor,
@@ -388,6 +389,7 @@ def run_range_test(net, X, y, *, lr_range, ramp, n_iter, n_eval, valid_size,
     # int, starts from the very weights this test starts from
     seed = random_state if is_int(random_state) and 0 <= random_state < 2**31 else (
         draw_seed(random_state))
+    seed = broadcast_object(seed, net)  # one split and one shuffle in every process
     classifier = is_classifier(net)
     train_idx, valid_idx = _split(n_samples(X), y, valid_size, classifier, seed)
     bs = len(train_idx) if net.batch_size in (-1, None) else int(net.batch_size)
@@ -404,7 +406,7 @@ def run_range_test(net, X, y, *, lr_range, ramp, n_iter, n_eval, valid_size,
                            verbose)
     end_time = time.perf_counter()
     keep = record.eval_at < record.stop_at
-    return RangeTestResult(
+    result = RangeTestResult(
         lrs=lrs[: record.stop_at].copy(),
         losses=record.losses,
         eval_iterations=record.eval_at[keep],
@@ -427,6 +429,7 @@ def run_range_test(net, X, y, *, lr_range, ramp, n_iter, n_eval, valid_size,
                  "train": end_time - loop_start - record.score_time,
                  "score": record.score_time, "total": end_time - start_time},
     )
+    return broadcast_object(result, run.net)  # the main process's curve, everywhere
 
 
 class DivergenceWatch:
@@ -572,7 +575,11 @@ class _Run:
             k_eval += 1
             next_eval = eval_list[k_eval] if k_eval < len(eval_list) else -1
             # one host sync per evaluation: check the new losses for divergence
-            diverged = watch.update(loss_buf[n_checked : i + 1].tolist())
+            watch.update(loss_buf[n_checked : i + 1].tolist())
+            # under DDP every process stops where the main process's loss diverged
+            watch.stop_at, watch.stop_reason = broadcast_object(
+                (watch.stop_at, watch.stop_reason), self.net)
+            diverged = watch.stop_at is not None
             n_checked = i + 1
             bar.update_to(i + 1, lr=float(lrs[i]), loss=watch.smoothed)
             if diverged:
