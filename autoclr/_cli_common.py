@@ -12,7 +12,7 @@ import os
 import torch
 from skorch import NeuralNetClassifier, NeuralNetRegressor
 
-from ._utils import resolve_device
+from ._device import resolve_device
 from ._validation import check_net, check_params
 from .models import MLP
 

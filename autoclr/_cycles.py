@@ -40,6 +40,7 @@ from skorch.callbacks import Callback, LRScheduler
 from torch.optim.lr_scheduler import CyclicLR, OneCycleLR
 
 from ._distributed import broadcast_object
+from ._rng import exclusive_rng, seeded
 from ._schedule import (
     MIN_CYCLES,
     ONE_CYCLE_ANNEAL,
@@ -48,7 +49,7 @@ from ._schedule import (
     exp_range_gamma,
     momentum_range,
 )
-from ._utils import exclusive_rng, is_int, seeded, warn
+from ._utils import is_int, warn
 from ._validation import resolve_monitor
 
 __all__ = ["CycleScheduler", "CycleEnd", "HeldStop", "CycleReport", "cyclic_lr_callback",

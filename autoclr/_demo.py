@@ -21,7 +21,7 @@ from skorch.callbacks import Callback
 from ._cli_common import check_png, checked_device, mlp_net
 from ._estimator import AutoCLR
 from ._plotting import BOUNDS, plot_lr_schedule, plot_range_test
-from ._utils import draw_seed, seeded
+from ._rng import draw_seed, seeded
 
 __all__ = ["run_demo", "demo_data", "demo_figure", "EpochTestScore"]
 

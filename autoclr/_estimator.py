@@ -17,10 +17,13 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._cycles import CYCLE_TOL, cycle_callbacks, run_cycles
+from ._data import n_train_samples
+from ._device import resolve_device
 from ._persistence import dump_state, load_state
+from ._rng import draw_seed
 from ._schedule import plan_more
 from ._suggest import Suggestion, suggest
-from ._utils import draw_seed, fresh_net, n_train_samples, resolve_device, user_callbacks
+from ._utils import fresh_net, user_callbacks
 from ._validation import (
     SCHEDULE_PARAMS,
     SUGGEST_PARAMS,

@@ -45,21 +45,13 @@ from skorch.dataset import Dataset as SkorchDataset
 from skorch.net import NeuralNet
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from ._data import iterations_per_epoch, n_samples
 from ._detect import Bounds, BoundsWarning, read_bounds
+from ._device import as_tensor, resolve_device, to_device
 from ._distributed import broadcast_object
 from ._progress import progress_bar
-from ._utils import (
-    as_tensor,
-    draw_seed,
-    fresh_net,
-    is_int,
-    iterations_per_epoch,
-    n_samples,
-    resolve_device,
-    seeded,
-    to_device,
-    warn_notes,
-)
+from ._rng import draw_seed, seeded
+from ._utils import fresh_net, is_int, warn_notes
 from ._validation import RAMPS, check_data_size, check_net, check_params
 
 __all__ = ["RangeTestResult", "range_test", "run_range_test", "DivergenceWatch"]

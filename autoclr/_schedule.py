@@ -15,7 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ._utils import is_int, iterations_per_epoch, warn
+from ._data import iterations_per_epoch
+from ._utils import is_int, warn
 from ._validation import CYCLIC_POLICIES, FACTOR_RANGE, POLICIES, momentum_of
 
 __all__ = ["CyclePlan", "plan_cycles", "plan_more", "exp_range_gamma", "momentum_range",

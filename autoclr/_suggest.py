@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from ._data import n_samples, n_train_samples
 from ._detect import SHORTCUT_RATIO, Bounds, BoundsWarning, read_bounds
 from ._range_test import (
     DIVERGENCE_FACTOR,
@@ -30,7 +31,7 @@ from ._range_test import (
     run_range_test,
 )
 from ._schedule import MIN_CYCLES, ONE_CYCLE_FINAL_DIV_FACTOR, CyclePlan, plan_cycles
-from ._utils import n_samples, n_train_samples, warn, warn_notes
+from ._utils import warn, warn_notes
 
 __all__ = ["Suggestion", "suggest"]
 

@@ -33,7 +33,9 @@ from skorch.classifier import NeuralNetBinaryClassifier
 from skorch.net import NeuralNet
 from torch.utils.data import Dataset
 
-from ._utils import is_int, is_multi_input, n_samples, resolve_device, user_callbacks, warn
+from ._data import is_multi_input, n_samples
+from ._device import resolve_device
+from ._utils import is_int, user_callbacks, warn
 
 __all__ = ["PARAMS", "RAMPS", "POLICIES", "CYCLIC_POLICIES", "FACTOR_RANGE", "MONITORS",
            "DETECTION_METHODS", "AUTOCLR_PARAMS", "SUGGEST_PARAMS", "SCHEDULE_PARAMS",

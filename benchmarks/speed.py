@@ -51,7 +51,7 @@ from skorch import NeuralNetClassifier  # noqa: E402
 from torch import nn  # noqa: E402
 
 from autoclr import AutoCLR, range_test  # noqa: E402
-from autoclr._utils import resolve_device  # noqa: E402
+from autoclr._device import resolve_device  # noqa: E402
 from autoclr.models import MLP, SmallCNN  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -401,7 +401,7 @@ def test_fitted_values_are_held_once(small_digits, make_net):
 
 def test_device_auto_is_cuda_then_mps_then_cpu(small_digits, make_net, monkeypatch):
     """MPS can only be tested here by mocking its availability."""
-    from autoclr._utils import resolve_device
+    from autoclr._device import resolve_device
 
     X, y = small_digits
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)

@@ -1,0 +1,60 @@
+"""Counting samples and batches in any input skorch takes (arrays, sparse, dicts, Datasets)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+__all__ = ["is_multi_input", "n_samples", "n_train_samples", "iterations_per_epoch"]
+
+def is_multi_input(X) -> bool:
+    """Several inputs as skorch takes them: a dict, or a list or tuple of arrays.
+
+    (A list of lists or of numbers is one array-like, the scikit-learn way.)
+    """
+    if sp.issparse(X):  # a dok_matrix is a dict too
+        return False
+    if isinstance(X, Mapping):
+        return True
+    return (isinstance(X, (list, tuple)) and len(X) > 0
+            and all(isinstance(a, (np.ndarray, torch.Tensor)) or sp.issparse(a) for a in X))
+
+
+def n_samples(a):
+    """Samples in an array, tensor, sparse matrix, dataset, dict or list of inputs;
+    ``None`` when it has no length."""
+    if a is None:
+        return None
+    if is_multi_input(a):
+        lengths = {n_samples(v) for v in (a.values() if isinstance(a, Mapping) else a)}
+        if len(lengths) != 1:
+            raise ValueError(
+                f"The inputs in X have different lengths: {sorted(lengths, key=str)}. Every "
+                "input of a dict or list X needs one row per sample.")
+        return lengths.pop()
+    shape = getattr(a, "shape", None)
+    if shape is not None:
+        return int(shape[0]) if len(shape) else None
+    try:
+        return len(a)
+    except TypeError:
+        return None
+
+
+def n_train_samples(net, X, y):
+    """Samples the final fit trains on, after the net's own ``train_split``."""
+    # building the dataset and splitting it read the net, never change it
+    if net.train_split is None:
+        return n_samples(X)
+    train, _ = net.train_split(net.get_dataset(X, y), y)
+    return len(train)
+
+
+def iterations_per_epoch(n_samples: int, batch_size) -> int:
+    """Batches in one epoch; ``batch_size`` -1 or None means the whole data set."""
+    bs = n_samples if batch_size in (-1, None) else int(batch_size)
+    return max(1, math.ceil(n_samples / max(bs, 1)))
