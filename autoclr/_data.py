@@ -9,7 +9,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-__all__ = ["is_multi_input", "n_samples", "n_train_samples", "iterations_per_epoch"]
+__all__ = ["is_multi_input", "n_samples", "train_batches", "batches_per_pass",
+           "iterations_per_epoch"]
 
 def is_multi_input(X) -> bool:
     """Several inputs as skorch takes them: a dict, or a list or tuple of arrays.
@@ -45,13 +46,29 @@ def n_samples(a):
         return None
 
 
-def n_train_samples(net, X, y):
-    """Samples the final fit trains on, after the net's own ``train_split``."""
-    # building the dataset and splitting it read the net, never change it
-    if net.train_split is None:
-        return n_samples(X)
-    train, _ = net.train_split(net.get_dataset(X, y), y)
-    return len(train)
+def train_batches(net, X, y):
+    """Samples and batches per epoch of a fit of ``net`` on ``X``, ``y``.
+
+    The samples are those left by the net's own ``train_split``; the batches are
+    what its training iterator yields over them (``iterator_train__batch_size``,
+    ``drop_last``, a sampler), counted with ``len()`` of the iterator, or from the
+    batch size for an iterator without a length. Building the dataset, splitting
+    it and building the iterator read the net, never change it.
+    """
+    dataset = net.get_dataset(X, y)
+    if net.train_split is not None:
+        dataset, _ = net.train_split(dataset, y)
+    return len(dataset), batches_per_pass(net.get_iterator(dataset, training=True),
+                                          len(dataset), net.batch_size)
+
+
+def batches_per_pass(iterator, n_samples, batch_size):
+    """``len(iterator)``: the batches of one pass; for an iterator without a length,
+    :func:`iterations_per_epoch` of ``n_samples`` and ``batch_size``."""
+    try:
+        return max(1, len(iterator))
+    except TypeError:
+        return iterations_per_epoch(n_samples, getattr(iterator, "batch_size", batch_size))
 
 
 def iterations_per_epoch(n_samples: int, batch_size) -> int:

@@ -17,7 +17,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._cycles import CYCLE_TOL, cycle_callbacks, run_cycles
-from ._data import n_train_samples
+from ._data import train_batches
 from ._device import resolve_device
 from ._persistence import dump_state, load_state
 from ._rng import draw_seed
@@ -397,9 +397,10 @@ class AutoCLR(BaseEstimator):
         check_warm_start(params, self._schedule_params)
         X, y = validate_input(self, X, y, reset=False)
         y_enc = encode_target(self, y, reset=False)
-        plan = plan_more(n_train_samples(self.net_, X, y_enc), self.net_.batch_size,
+        n_train, batches = train_batches(self.net_, X, y_enc)
+        plan = plan_more(n_train, self.net_.batch_size,
                          self.net.max_epochs, step_size=self.step_size_,
-                         n_cycles=self.n_cycles, policy=self.policy)
+                         n_cycles=self.n_cycles, policy=self.policy, batches=batches)
         return self._train(self.net_, X, y_enc, plan, draw_seed(self.random_state),
                            self.net_.device, fit_params)
 

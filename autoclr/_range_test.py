@@ -8,17 +8,21 @@ the loss diverges.
 Every step is the net's own ``train_step``, so the test trains the way
 ``net.fit`` does: gradient hooks (``on_grad_computed``: ``GradientNormClipping``),
 optimizer closures, several optimizers, ``AccelerateMixin`` and ``fit_params``
-all act. The net's callbacks see the hooks that shape training and not the
-ones that report on it:
+all act. Each of the net's callbacks sees a whole lifecycle or none:
 
-- called: ``on_train_begin`` (once; e.g. ``InputShapeSetter``, ``LoadInitState``),
-  ``on_epoch_begin`` (at each pass over the test's training split; ``Freezer``,
-  ``Unfreezer``, ``Initializer`` and other ``ParamMapper`` callbacks act
-  there), ``on_batch_begin``, ``on_grad_computed`` and ``on_batch_end``;
-- not called: ``on_epoch_end`` and ``on_train_end``, where loggers print,
-  scorers score, checkpoints save and ``EarlyStopping`` decides: the range
-  test is a throwaway run whose copy of the net is discarded, and none of
-  them should record it.
+- callbacks that change the training run, from ``initialize`` and
+  ``on_train_begin`` (``InputShapeSetter``, ``LoadInitState``) through
+  ``on_epoch_begin`` and ``on_epoch_end`` at each pass over the test's
+  training split (``Freezer``, ``Unfreezer``, ``Initializer`` and other
+  ``ParamMapper`` callbacks), ``on_batch_begin``, ``on_grad_computed``
+  (``GradientNormClipping``) and ``on_batch_end``, to ``on_train_end``; so do
+  callbacks of the user's own classes, which the test cannot tell apart;
+- skorch's callbacks that report on a fit or stop it (``REPORTING``: loggers
+  such as ``PrintLog``, ``ProgressBar`` and ``TensorBoard``, the scorers, the
+  checkpoints, ``EarlyStopping``, ``EpochTimer``) are left out of the test's
+  copy of the net: not even initialised (no log file or writer is opened),
+  since the range test is a throwaway run whose copy of the net is
+  discarded, and none of them should record it.
 
 Batches come from the net's ``get_iterator`` (its ``iterator_train__*``
 settings, ``collate_fn``, its ``dataset``). For in-memory arrays with the
@@ -40,18 +44,19 @@ import numpy as np
 import torch
 from sklearn.base import is_classifier
 from sklearn.model_selection import train_test_split
+from skorch import callbacks as skorch_callbacks
 from skorch.classifier import NeuralNetBinaryClassifier
 from skorch.dataset import Dataset as SkorchDataset
 from skorch.net import NeuralNet
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from ._data import iterations_per_epoch, n_samples
+from ._data import batches_per_pass, iterations_per_epoch, n_samples
 from ._detect import Bounds, BoundsWarning, read_bounds
 from ._device import as_tensor, resolve_device, to_device
 from ._distributed import broadcast_object
 from ._progress import progress_bar
 from ._rng import draw_seed, seeded
-from ._utils import fresh_net, is_int, warn_notes
+from ._utils import fresh_net, is_int, user_callbacks, warn_notes
 from ._validation import RAMPS, check_data_size, check_net, check_params
 
 __all__ = ["RangeTestResult", "range_test", "run_range_test", "DivergenceWatch"]
@@ -76,6 +81,12 @@ WARMUP_ITER = 6
 #: defaults of :func:`range_test` (and AutoCLR's range test): evaluations, scored
 #: samples per evaluation at most, and the divergence factor
 N_EVAL, MAX_VALID_SAMPLES, DIVERGENCE_FACTOR = 40, 1000, 5.0
+#: skorch's callbacks that report on a fit or stop it: left out of the range test
+REPORTING = tuple(getattr(skorch_callbacks, name) for name in (
+    "PrintLog", "ProgressBar", "EpochTimer", "EpochScoring", "BatchScoring",
+    "PassthroughScoring", "Checkpoint", "TrainEndCheckpoint", "EarlyStopping", "TensorBoard",
+    "NeptuneLogger", "WandbLogger", "SacredLogger", "MlflowLogger")
+    if hasattr(skorch_callbacks, name))
 #: ``iterator_train__*`` settings under which the array path gives the DataLoader's batches
 _ARRAY_PATH_SETTINGS = {"shuffle", "batch_size", "generator", "pin_memory", "num_workers"}
 
@@ -192,9 +203,13 @@ def lr_ramp(lr_range, n_iter, ramp="exp"):
     raise ValueError(f"ramp must be one of {RAMPS}, got {ramp!r}.")
 
 
-def auto_n_iter(n_train, batch_size):
-    """Default length: ``AUTO_EPOCHS`` epochs, clipped to [100, 400] iterations."""
-    ipe = iterations_per_epoch(n_train, batch_size)
+def auto_n_iter(n_train, batch_size, batches=None):
+    """Default length: ``AUTO_EPOCHS`` epochs, clipped to [100, 400] iterations.
+
+    ``batches``: batches per epoch as the training iterator yields them; ``None``:
+    ``ceil(n_train / batch_size)``.
+    """
+    ipe = iterations_per_epoch(n_train, batch_size) if batches is None else batches
     return int(min(max(AUTO_EPOCHS * ipe, MIN_AUTO_ITER), MAX_AUTO_ITER))
 
 
@@ -263,6 +278,13 @@ def _array_path(net, X, y):
             and type(net).get_iterator is NeuralNet.get_iterator
             and set(net.get_params_for("iterator_train")) <= _ARRAY_PATH_SETTINGS
             and set(net.get_params_for("iterator_valid")) <= _ARRAY_PATH_SETTINGS)
+
+
+def _reports(callback):
+    """A callback (or callback class, possibly named) of skorch's ``REPORTING`` kinds."""
+    callback = callback[1] if isinstance(callback, tuple) else callback
+    kind = callback if isinstance(callback, type) else type(callback)
+    return issubclass(kind, REPORTING)
 
 
 def _module_device(net):
@@ -384,14 +406,15 @@ def run_range_test(net, X, y, *, lr_range, ramp, n_iter, n_eval, valid_size,
     seed = broadcast_object(seed, net)  # one split and one shuffle in every process
     classifier = is_classifier(net)
     train_idx, valid_idx = _split(n_samples(X), y, valid_size, classifier, seed)
-    bs = len(train_idx) if net.batch_size in (-1, None) else int(net.batch_size)
+    run = _Run.start(net, X, y, train_idx, seed, device, classifier, classes)
+    # the batches the net's training iterator yields (iterator_train__batch_size, ...)
+    bs, batches = run.batch_size, run.batches_per_pass
     if n_iter == "auto":
-        n_iter = auto_n_iter(len(train_idx), bs)
+        n_iter = auto_n_iter(len(train_idx), bs, batches=batches)
     n_eval = int(min(max(n_eval, 5), n_iter))
-    valid_idx = valid_idx[: _n_scored(len(valid_idx), max_valid_samples, n_iter, bs, n_eval)]
+    run.score_on(valid_idx[: _n_scored(len(valid_idx), max_valid_samples, n_iter, bs, n_eval)])
     lrs = lr_ramp(lr_range, n_iter, ramp)
     eval_at = np.unique(np.round(np.linspace(0, n_iter, n_eval + 1)[1:]).astype(int) - 1)
-    run = _Run.start(net, X, y, train_idx, valid_idx, seed, device, classifier, classes)
     loop_start = time.perf_counter()
     with seeded(seed + 1, run.net.device, exclusive=False):
         record = run.train(lrs, eval_at, DivergenceWatch(divergence_factor), fit_params,
@@ -409,7 +432,7 @@ def run_range_test(net, X, y, *, lr_range, ramp, n_iter, n_eval, valid_size,
         ramp=ramp,
         n_iter=n_iter,
         n_train=len(train_idx),
-        n_valid=len(valid_idx),
+        n_valid=run.n_valid,
         stop_reason=record.stop_reason,
         diverged_lr=(None if record.stop_reason == "completed"
                      else float(lrs[record.stop_at])),
@@ -490,43 +513,66 @@ class _Run:
 
     net: NeuralNet
     train_pass: object
-    valid: object
+    batch_size: int
+    batches_per_pass: int
     device: torch.device
     classifier: bool
-    baseline_score: float | None
-    baseline_loss: float | None
-    classes: np.ndarray | None = None
+    classes: np.ndarray | None
+    data: tuple  # X, y, the net's dataset of them, and whether the array path applies
+    valid: object = None
+    n_valid: int = 0
+    baseline_score: float | None = None
+    baseline_loss: float | None = None
 
     @classmethod
-    def start(cls, net, X, y, train_idx, valid_idx, seed, device, classifier, classes=None):
-        """A fresh, initialised copy of ``net`` and its training and scored batches."""
+    def start(cls, net, X, y, train_idx, seed, device, classifier, classes=None):
+        """A fresh, initialised copy of ``net`` (its ``REPORTING`` callbacks left out)
+        and its training batches."""
         params = {"iterator_train__generator": torch.Generator().manual_seed(seed)}
         if device is not None:
             params["device"] = resolve_device(device, net)
         rt_net = fresh_net(net, **params)
+        # the copy's own callbacks (the user's objects are never touched)
+        # (an attribute, not set_params: skorch's would initialise every callback now)
+        rt_net.callbacks = [cb for cb in user_callbacks(rt_net) if not _reports(cb)]
         with seeded(seed, rt_net.device):
             rt_net.initialize()
+            # skorch's default callbacks (timer, scorers, PrintLog) report too
+            rt_net.callbacks_ = [(n, cb) for n, cb in rt_net.callbacks_ if not _reports(cb)]
             # as skorch's fit does: callbacks may size the module from the data
             # (``net.set_params(module__n_features=X.shape[1])``, skorch's FAQ idiom)
             rt_net.notify("on_train_begin", X=X, y=y)
         dev = _module_device(rt_net)
         array_path = not isinstance(X, Dataset) and _array_path(rt_net, X, y)
         dataset = rt_net.get_dataset(X, y)
-        train_pass = rt_net.get_iterator(Subset(dataset, train_idx), training=True)
+        loader = rt_net.get_iterator(Subset(dataset, train_idx), training=True)
+        bs = getattr(loader, "batch_size", None) or (
+            len(train_idx) if net.batch_size in (-1, None) else int(net.batch_size))
+        batches = batches_per_pass(loader, len(train_idx), bs)
+        train_pass = loader
         if array_path:
             train_pass = _ArrayBatches(as_tensor(X), None if y is None else as_tensor(y),
-                                       train_idx, train_pass, pin=dev.type == "cuda")
-        valid = _valid_batches(rt_net, dataset, X, y, valid_idx, array_path, dev)
-        baseline, baseline_loss = (_prior_scores(rt_net, valid, y, valid_idx) if classifier
-                                   else (None, None))
-        return cls(rt_net, train_pass, valid, dev, classifier, baseline, baseline_loss,
-                   classes)
+                                       train_idx, loader, pin=dev.type == "cuda")
+        return cls(rt_net, train_pass, bs, batches, dev, classifier, classes,
+                   (X, y, dataset, array_path))
+
+    def score_on(self, valid_idx):
+        """The held-out samples scored at each evaluation, and the class prior's scores."""
+        X, y, dataset, array_path = self.data
+        self.valid = _valid_batches(self.net, dataset, X, y, valid_idx, array_path,
+                                    self.device)
+        self.n_valid = len(valid_idx)
+        if self.classifier:
+            self.baseline_score, self.baseline_loss = _prior_scores(self.net, self.valid, y,
+                                                                    valid_idx)
 
     def batches(self):
-        """Passes over the training split, without end (``on_epoch_begin`` before each)."""
+        """Passes over the training split, without end (``on_epoch_begin`` before each,
+        ``on_epoch_end`` after)."""
         while True:
             self.net.notify("on_epoch_begin", dataset_train=None, dataset_valid=None)
             yield from self.train_pass
+            self.net.notify("on_epoch_end", dataset_train=None, dataset_valid=None)
 
     def step(self, batch, lr, fit_params):
         """One training step at ``lr`` through the net's own ``train_step``."""
@@ -577,6 +623,7 @@ class _Run:
             if diverged:
                 break
         bar.close()
+        self.net.notify("on_train_end", X=None, y=None)
         stop_at = n_iter if watch.stop_at is None else watch.stop_at
         # one read-back of everything recorded
         record = torch.cat([loss_buf[:stop_at], score_buf[:k_eval], vloss_buf[:k_eval]])

@@ -102,7 +102,7 @@ class CyclePlan:
 
 
 def plan_cycles(n_train, batch_size, max_epochs, *, step_size="auto", factor="auto",
-                n_cycles=None, policy="triangular2", min_cycles=MIN_CYCLES):
+                n_cycles=None, policy="triangular2", min_cycles=MIN_CYCLES, batches=None):
     """Choose the step size and a training length that ends at the end of a cycle.
 
     Parameters
@@ -135,6 +135,10 @@ def plan_cycles(n_train, batch_size, max_epochs, *, step_size="auto", factor="au
         Warn when the budget leaves room for fewer cycles than this (the
         paper's minimum); not for an int ``n_cycles``, which is the user's
         choice.
+    batches : int, default=None
+        Batches per epoch as the net's training iterator yields them (AutoCLR
+        counts them: ``iterator_train__batch_size``, ``drop_last``, a sampler);
+        ``None``: ``ceil(n_train / batch_size)``.
 
     Returns
     -------
@@ -152,7 +156,7 @@ def plan_cycles(n_train, batch_size, max_epochs, *, step_size="auto", factor="au
         iterations left in the last epoch train at base_lr. A ``step_size``
         whose cycle does not fit in ``max_epochs`` raises a ``ValueError``.
     """
-    ipe = iterations_per_epoch(n_train, batch_size)
+    ipe = iterations_per_epoch(n_train, batch_size) if batches is None else int(batches)
     if policy == "one_cycle":
         return _one_cycle_plan(ipe, max_epochs)
     if step_size == "auto":
@@ -240,7 +244,7 @@ def _warn_few_cycles(n_cycles, step, factor, ipe, max_epochs, min_cycles):
         f"{math.ceil(min_cycles * 2 * step / ipe)} or lower the step size.")
 
 
-def plan_more(n_train, batch_size, max_epochs, *, step_size, n_cycles, policy):
+def plan_more(n_train, batch_size, max_epochs, *, step_size, n_cycles, policy, batches=None):
     """The plan of a warm start: more cycles of the fitted step size.
 
     ``n_train`` and ``batch_size`` are those of the fitted net on this fit's
@@ -249,7 +253,7 @@ def plan_more(n_train, batch_size, max_epochs, *, step_size, n_cycles, policy):
     trained before.
     """
     return plan_cycles(n_train, batch_size, max_epochs, step_size=step_size,
-                       n_cycles=n_cycles, policy=policy, min_cycles=1)
+                       n_cycles=n_cycles, policy=policy, min_cycles=1, batches=batches)
 
 
 def exp_range_gamma(n_iter):

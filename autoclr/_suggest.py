@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ._data import n_samples, n_train_samples
+from ._data import n_samples, train_batches
 from ._detect import SHORTCUT_RATIO, Bounds, BoundsWarning, read_bounds
 from ._range_test import (
     DIVERGENCE_FACTOR,
@@ -203,9 +203,10 @@ def suggest(net, X, y, *, policy, base_lr, max_lr, step_size, step_size_factor, 
     ``seed`` is an int; ``classes`` a classifier's ``classes_``.
     """
     # the plan needs no training: computed first, so its errors come first
-    n_train = n_train_samples(net, X, y)
+    n_train, batches = train_batches(net, X, y)
     plan = plan_cycles(n_train, net.batch_size, net.max_epochs, step_size=step_size,
-                       factor=step_size_factor, n_cycles=n_cycles, policy=policy)
+                       factor=step_size_factor, n_cycles=n_cycles, policy=policy,
+                       batches=batches)
     notes = _size_notes(n_samples(X), n_train, net.batch_size, plan)
     rt = None
     if base_lr is None or max_lr is None:

@@ -178,3 +178,37 @@ def test_the_nets_classes_order_is_kept(digits600):
     np.testing.assert_array_equal(auto.classes_[auto.predict_proba(X[keep]).argmax(1)],
                                   auto.predict(X[keep]))
     assert auto.score(X[keep], y[keep]) > 0.95
+
+
+# ------------------------------------------------------------ the real batch count
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_cycles_are_counted_in_the_batches_skorch_iterates(digits600, drop_last):
+    """iterator_train__batch_size (and drop_last) set the batches of an epoch, not
+    batch_size: 480 training rows in batches of 16 are 30 iterations an epoch."""
+    X, y = digits600
+    net = NeuralNetClassifier(MLP, module__n_features=64, module__hidden=32,
+                              **{**COMMON, "batch_size": 128, "max_epochs": 8},
+                              iterator_train__batch_size=16,
+                              iterator_train__drop_last=drop_last)
+    auto = AutoCLR(net, n_cycles=2, step_size_factor=2, random_state=0).fit(X, y)
+    per_epoch = 30  # 600 rows, skorch's 20 % split: 480 (a whole number of batches)
+    assert auto.cycle_plan_.iterations_per_epoch == per_epoch
+    assert auto.step_size_ == 2 * per_epoch
+    batches = [len([b for b in epoch["batches"] if "train_loss" in b])
+               for epoch in auto.net_.history]
+    assert batches == [per_epoch] * len(batches)
+    assert auto.n_cycles_run_ == 2 and len(batches) == 8
+    # 16 epochs of its own 480-row split in batches of 16, clipped to 400 (in batches
+    # of 128 it would be 16 x 4 = 64, raised to the floor of 100)
+    assert auto.range_test_.n_iter == 400
+
+
+def test_drop_last_counts_only_whole_batches(digits600):
+    X, y = digits600
+    net = NeuralNetClassifier(MLP, module__n_features=64, module__hidden=32,
+                              **{**COMMON, "batch_size": 50, "max_epochs": 8},
+                              iterator_train__drop_last=True)
+    auto = AutoCLR(net, step_size_factor=2, random_state=0).fit(X, y)
+    assert auto.cycle_plan_.iterations_per_epoch == 9  # 480 rows: 9 whole batches of 50
+    assert auto.cycle_report_.n_iter == 8 * 9
+    assert auto.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(auto.base_lr_)

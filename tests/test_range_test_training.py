@@ -6,7 +6,14 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from skorch.callbacks import Callback, Checkpoint, EarlyStopping, Freezer, GradientNormClipping
+from skorch.callbacks import (
+    Callback,
+    Checkpoint,
+    EarlyStopping,
+    Freezer,
+    GradientNormClipping,
+    PrintLog,
+)
 from skorch.dataset import Dataset as SkorchDataset
 from torch.utils.data import DataLoader, Subset
 
@@ -52,11 +59,21 @@ class Recorder(Callback):
         self.max_norm_ = max(self.max_norm_, float(norm))
 
 
+class ReportingLog(PrintLog):
+    """A logger (a PrintLog): it would open its sink in ``initialize``."""
+
+    initialized = 0
+
+    def initialize(self):
+        type(self).initialized += 1
+        return super().initialize()
+
+
 def _recorder(rt_net):
     return dict(rt_net.callbacks_)["rec"]
 
 
-def test_callback_hooks_that_shape_training_run_and_reporting_ones_do_not(
+def test_callbacks_see_a_whole_lifecycle_and_reporting_ones_none(
         small_digits, make_net, monkeypatch):
     X, y = small_digits
     seen = []
@@ -67,14 +84,22 @@ def test_callback_hooks_that_shape_training_run_and_reporting_ones_do_not(
         return real_train_step(self, batch, **fit_params)
 
     monkeypatch.setattr(type(make_net()), "train_step", spy)
-    net = make_net(callbacks=[("rec", Recorder())])
+    net = make_net(callbacks=[("rec", Recorder()), ("log", ReportingLog()),
+                              ("stop", EarlyStopping(patience=1))])
+    ReportingLog.initialized = 0
     result = range_test(net, X, y, n_iter=20, n_eval=5, random_state=0)
     rec = _recorder(seen[0])
-    # 400 training rows in batches of 64: 7 batches a pass, 20 iterations = 3 passes
+    # 400 training rows in batches of 64: 7 batches a pass, 20 iterations = 3 passes,
+    # two of them whole; then the end of the run
     assert rec.calls_ == {"on_train_begin": 1, "on_epoch_begin": 3, "on_batch_begin": 20,
-                         "on_grad_computed": 20, "on_batch_end": 20}
+                         "on_grad_computed": 20, "on_batch_end": 20, "on_epoch_end": 2,
+                         "on_train_end": 1}
     assert len(seen) == 20 and len(result.lrs) == 20
     assert not hasattr(dict(net.callbacks)["rec"], "calls_")  # the user's is untouched
+    # skorch's reporting callbacks (loggers, scorers, checkpoints, stopping) and the
+    # defaults are left out of the test's net, not even initialised
+    assert ReportingLog.initialized == 0
+    assert [name for name, _ in seen[0].callbacks_] == ["rec"]
 
 
 def test_frozen_layer_is_bitwise_unchanged(small_digits, make_net, monkeypatch):
