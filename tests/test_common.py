@@ -94,8 +94,6 @@ def expected_failed_checks(estimator):
     return EXPECTED_FAILED_CHECKS.get(get_tags(estimator).estimator_type, {})
 
 
-@pytest.mark.filterwarnings("ignore::UserWarning")  # BoundsWarning, cycle-count warnings
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @parametrize_with_checks([_classifier(), _regressor()],
                          expected_failed_checks=expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):

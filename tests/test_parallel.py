@@ -1,7 +1,6 @@
 """AutoCLR inside scikit-learn: pipelines, loky searches, dask and ray back-ends."""
 
 import os
-import warnings
 
 import numpy as np
 import pytest
@@ -35,12 +34,6 @@ def _require(name):
     return pytest.importorskip(name)
 
 
-def _quiet(fn, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # few epochs: "fewer than 3 cycles" etc.
-        return fn(*args, **kwargs)
-
-
 FAST = dict(range_test_iter=60, step_size_factor=2, random_state=0)
 
 
@@ -50,7 +43,7 @@ def test_pipeline_with_float64_input(small_digits, make_net):
     X64 = X.astype(np.float64) * 16  # raw pixel scale; the scaler brings it back
     net = make_net(max_epochs=12, callbacks=[("spy", Spy())])
     pipe = Pipeline([("scale", StandardScaler()), ("clr", AutoCLR(net, **FAST))])
-    _quiet(pipe.fit, X64, y)
+    pipe.fit(X64, y)
     seen = _spy(pipe.named_steps["clr"]).X_
     assert seen.dtype == np.float32 and seen.shape == X64.shape
     np.testing.assert_allclose(seen, StandardScaler().fit_transform(X64), rtol=1e-5,
@@ -63,11 +56,11 @@ def test_float32_input_reaches_the_net_without_a_copy(small_digits, make_net):
     X, y = small_digits
     assert X.dtype == np.float32 and X.flags.c_contiguous
     net = make_net(max_epochs=12, callbacks=[("spy", Spy())])
-    auto = _quiet(AutoCLR(net, **FAST).fit, X, y)
+    auto = AutoCLR(net, **FAST).fit(X, y)
     seen = _spy(auto).X_
     assert np.shares_memory(seen, X)
     # float64 input is cast (a copy is unavoidable there)
-    auto = _quiet(AutoCLR(net, **FAST).fit, X.astype(np.float64), y)
+    auto = AutoCLR(net, **FAST).fit(X.astype(np.float64), y)
     assert _spy(auto).X_.dtype == np.float32
 
 
@@ -75,9 +68,8 @@ def test_float32_input_reaches_the_net_without_a_copy(small_digits, make_net):
 def test_loky_workers_limit_torch_threads_and_match_serial(small_digits, make_net):
     X, y = small_digits
     net = make_net(max_epochs=12, callbacks=[("spy", Spy())])
-    serial = _quiet(cross_validate, AutoCLR(net, **FAST), X, y, cv=2, n_jobs=1)
-    par = _quiet(cross_validate, AutoCLR(net, **FAST), X, y, cv=2, n_jobs=2,
-                 return_estimator=True)
+    serial = cross_validate(AutoCLR(net, **FAST), X, y, cv=2, n_jobs=1)
+    par = cross_validate(AutoCLR(net, **FAST), X, y, cv=2, n_jobs=2, return_estimator=True)
     # joblib's loky backend starts each worker with OMP_NUM_THREADS = cores // n_jobs,
     # which torch follows: 2 workers never run more threads than there are cores
     expected = max(1, cpu_count() // 2)
@@ -98,9 +90,9 @@ def _search(make_net, X, y, backend=None):
                                 SEARCH_SPACE, n_iter=4, cv=2, random_state=0, n_jobs=2)
     if backend is None:
         search.set_params(n_jobs=1)
-        return _quiet(search.fit, X, y)
+        return search.fit(X, y)
     with parallel_config(backend=backend):
-        return _quiet(search.fit, X, y)
+        return search.fit(X, y)
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +134,7 @@ def test_threading_search_matches_serial(small_digits, serial_search, make_net):
 
 def test_predict_leaves_torch_global_rng_alone(small_digits, make_net):
     X, y = small_digits
-    auto = _quiet(AutoCLR(make_net(max_epochs=12), **FAST).fit, X, y)
+    auto = AutoCLR(make_net(max_epochs=12), **FAST).fit(X, y)
     state = torch.get_rng_state()
     auto.predict(X)
     auto.predict_proba(X[:10])
@@ -178,7 +170,7 @@ def test_grid_search_over_net_params_refits_the_best(small_digits, make_net):
     X, y = small_digits
     net = make_net(max_epochs=12)
     grid = GridSearchCV(AutoCLR(net, **FAST), {"net__module__hidden": [4, 32]}, cv=2)
-    _quiet(grid.fit, X[:300], y[:300])
+    grid.fit(X[:300], y[:300])
     assert grid.best_estimator_.net_.module_.net[0].out_features == \
         grid.best_params_["net__module__hidden"]
     assert net.module__hidden == 32 and not net.initialized_  # the user's net untouched

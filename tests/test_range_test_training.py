@@ -17,7 +17,7 @@ from skorch.callbacks import (
 from skorch.dataset import Dataset as SkorchDataset
 from torch.utils.data import DataLoader, Subset
 
-from autoclr import AutoCLR, range_test
+from autoclr import AutoCLR, BoundsWarning, range_test
 from autoclr._range_test import _ArrayBatches
 from autoclr.models import MLP
 
@@ -164,8 +164,8 @@ def test_autoclr_passes_fit_params_to_the_range_test(small_digits, make_net):
     # skorch passes fit_params to the train_split too: ValidSplit takes none
     net = make_net(module=ScaledMLP, module__n_features=64, module__n_outputs=10,
                    max_epochs=4, train_split=None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    # a constant loss: nothing to read, the net's lr is the fallback, said loudly
+    with pytest.warns(BoundsWarning, match="Using the net's lr"):
         auto = AutoCLR(net, range_test_iter=20, random_state=0).fit(X, y, scale=0.0)
     np.testing.assert_allclose(auto.range_test_.losses, np.log(10), rtol=1e-5)
 
@@ -228,8 +228,7 @@ def test_accelerate_net_works_end_to_end(small_digits, make_net):
     X, y = small_digits
     net = make_net(AcceleratedNet, module__hidden=64, max_epochs=6,
                    accelerator=accelerate.Accelerator(cpu=True))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with pytest.warns(UserWarning, match="leaves room for 1 cycle"):
         auto = AutoCLR(net, range_test_iter=60, random_state=0).fit(X, y)
     assert auto.net_.device is None  # placement left to the accelerator
     assert 0 < auto.base_lr_ < auto.max_lr_
