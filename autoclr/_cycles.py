@@ -40,6 +40,7 @@ from skorch.callbacks import Callback, LRScheduler
 from torch.optim.lr_scheduler import CyclicLR, OneCycleLR
 
 from ._distributed import broadcast_object
+from ._groups import lr_ratios, net_optimizers, scale_lr
 from ._rng import exclusive_rng, seeded
 from ._schedule import (
     MIN_CYCLES,
@@ -207,6 +208,7 @@ class CycleScheduler(LRScheduler):
     def initialize(self):
         super().initialize()
         self.start_ = self.n_steps_ = self.steps_left_ = None
+        self.lr_schedulers_, self.lr_ratios_ = {}, {}
         return self
 
     def begin(self, start, n_steps):
@@ -217,31 +219,57 @@ class CycleScheduler(LRScheduler):
         start = trained_iterations(net) if self.start_ is None else self.start_
         self.batch_idx_ = start
         restart = self.policy_ is OneCycleLR or start == 0
-        self.lr_scheduler_ = self.policy_(
-            net.optimizer_, **self._policy_kwargs(net), last_epoch=-1 if restart else start - 1)
+        # one scheduler per optimizer, each group at the schedule times its ratio
+        self.lr_schedulers_, self.lr_ratios_ = {}, {}
+        for name, optimizer in net_optimizers(net).items():
+            self.lr_ratios_[name] = lr_ratios(net, optimizer)
+            self.lr_schedulers_[name] = self.policy_(
+                optimizer, **self._policy_kwargs(net, name, optimizer),
+                last_epoch=-1 if restart else start - 1)
+        # skorch's name: the scheduler of the net's optimizer_
+        self.lr_scheduler_ = self.lr_schedulers_.get(
+            "optimizer", next(iter(self.lr_schedulers_.values())))
         self.steps_left_ = self.n_steps_
 
-    def _policy_kwargs(self, net):
-        """The scheduler's arguments: this fit's ``total_steps``, the momentum resolved."""
+    def _policy_kwargs(self, net, name, optimizer):
+        """One optimizer's scheduler arguments: LRs per group, this fit's ``total_steps``,
+        the momentum resolved."""
         kwargs = self.kwargs
+        for key in ("base_lr", "max_lr"):  # OneCycleLR: max_lr, and div_factor as given
+            if key in kwargs:
+                kwargs[key] = scale_lr(kwargs[key], self.lr_ratios_[name])
         if self.policy_ is OneCycleLR and self.n_steps_ is not None:
             kwargs["total_steps"] = self.n_steps_  # a new cycle over this fit
         unset = [key for key in ("base_momentum", "max_momentum") if kwargs.get(key) is None]
         if kwargs.get("cycle_momentum") and unset:
-            optimizer = net.optimizer_
             own = momentum_range(optimizer.defaults, type(optimizer).__name__)
             kwargs.update({key: own[key] for key in unset})
         return kwargs
 
+    def schedule_lr(self) -> float:
+        """The schedule's last LR for the net's lr (what the history records as ``event_lr``).
+
+        Read off a group at ratio 1 (exactly), else off the first group not
+        frozen; 0 when every group is frozen.
+        """
+        pairs = [(lr, ratio) for name, scheduler in self.lr_schedulers_.items()
+                 for lr, ratio in zip(scheduler.get_last_lr(), self.lr_ratios_[name])]
+        for lr, ratio in pairs:
+            if ratio == 1.0:
+                return lr
+        return next((lr / ratio for lr, ratio in pairs if ratio), 0.0)
+
     def on_batch_end(self, net, training, **kwargs):
-        if not (training and self.steps_left_ == 0):
-            super().on_batch_end(net, training, **kwargs)
-            if training and self.steps_left_ is not None:
-                self.steps_left_ -= 1
+        if not training or self.step_every != "batch":
             return
-        # the planned whole cycles are done: the LR holds where the last one ended
         if self.event_name is not None:
-            net.history.record_batch(self.event_name, self.lr_scheduler_.get_last_lr()[0])
+            net.history.record_batch(self.event_name, self.schedule_lr())
+        # after the planned whole cycles (steps_left_ == 0) the LR holds where they ended
+        if self.steps_left_ != 0:
+            for scheduler in self.lr_schedulers_.values():
+                self._step(net, scheduler)
+            if self.steps_left_ is not None:
+                self.steps_left_ -= 1
         self.batch_idx_ += 1
 
     def on_train_end(self, net, **kwargs):
