@@ -376,7 +376,8 @@ class AutoCLR(BaseEstimator):
         net.set_params(
             callbacks=user_callbacks(net) + cycle_callbacks(
                 suggestion, gamma=self.gamma, cycle_momentum=self.cycle_momentum),
-            lr=suggestion.base_lr,
+            # the net's lr stays the user's: each param group follows the schedule at its
+            # lr / the net's lr (autoclr._groups), and the schedule sets every LR itself
             iterator_train__generator=torch.Generator().manual_seed(seed),
             # a DataLoader without a generator draws from torch's global RNG; in
             # threads (dask, joblib's threading backend) such a draw by one fit's
