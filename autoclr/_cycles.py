@@ -6,7 +6,10 @@ and is the only one of the two that touches the net, torch or skorch. The
 schedule itself is :class:`torch.optim.lr_scheduler.CyclicLR` (or
 :class:`~torch.optim.lr_scheduler.OneCycleLR` for ``policy="one_cycle"``),
 driven per batch by :class:`CycleScheduler`, skorch's ``LRScheduler``:
-:func:`cyclic_lr_callback` and :func:`one_cycle_callback` build it.
+:func:`cyclic_lr_callback` and :func:`one_cycle_callback` build it. The
+bounds are for the net's ``lr``: one scheduler per optimizer the net
+initialises sets each param group to the schedule times the group's ratio to
+the net's lr (:mod:`autoclr._groups`), so the ratios the user set stay.
 
 The paper stops training at the end of a cycle, when the LR is back at its
 minimum, after at least 3 cycles or when another cycle no longer helps. Three
@@ -93,7 +96,13 @@ def cyclic_lr_callback(
     Parameters
     ----------
     base_lr, max_lr : float
-        Bounds of the cycle.
+        Bounds of the cycle, for the net's ``lr`` (its ``optimizer__lr`` when
+        set). Each param group of each optimizer follows at its own initial
+        LR / the net's lr, read when training first begins: with ``lr=0.01``
+        and ``optimizer__param_groups=[("head.*", {"lr": 0.1})]`` the head
+        cycles between 10 x ``base_lr`` and 10 x ``max_lr``; a group at
+        ``lr=0`` stays frozen; every optimizer the net registers (a second
+        one from an overridden ``initialize_optimizer``) is scheduled.
     step_size : int
         Iterations of half a cycle (``CyclicLR``'s ``step_size_up``).
     policy : {"triangular", "triangular2", "exp_range"}, default="triangular2"
@@ -114,8 +123,9 @@ def cyclic_lr_callback(
     -------
     CycleScheduler
         skorch's ``LRScheduler``, stepped every batch; records the LR of each
-        batch in the history under ``"event_lr"``; a further fit of the same
-        net continues the cycles where the last one ended.
+        batch (the net's lr, before the groups' ratios) in the history under
+        ``"event_lr"``; a further fit of the same net continues the cycles
+        where the last one ended, with the ratios of its first fit.
     """
     if not is_int(step_size):
         raise TypeError(f"step_size must be an int, got {step_size!r}.")
@@ -145,7 +155,11 @@ def one_cycle_callback(base_lr, max_lr, total_steps, *, cycle_momentum=False,
     Parameters
     ----------
     base_lr, max_lr : float
-        Start and peak of the cycle.
+        Start and peak of the cycle, for the net's ``lr``; each param group
+        follows at its lr / the net's lr (see :func:`cyclic_lr_callback`):
+        ``max_lr`` is given per group, ``div_factor`` is common, so each
+        group starts at ``base_lr`` and ends at ``base_lr / 1e4`` times its
+        ratio.
     total_steps : int
         Iterations of the cycle: the whole fit.
     cycle_momentum : bool, default=False
@@ -190,6 +204,11 @@ class CycleScheduler(LRScheduler):
     Momentum bounds left at ``None`` are read from the optimizer when
     training begins (see :func:`cyclic_lr_callback`).
 
+    Every optimizer the net initialises (``net._optimizers``) gets a scheduler
+    of its own, each param group at the LRs given times its ratio to the net's
+    lr (:func:`autoclr._groups.lr_ratios`; 1 for a net without groups, whose
+    schedule is then exactly skorch's).
+
     Before a fit, :meth:`begin` may set where the schedule resumes and how
     many steps it takes; after those it holds the LR (:func:`run_cycles`
     does this, so that a fit ends where its last whole cycle ended). The
@@ -203,6 +222,11 @@ class CycleScheduler(LRScheduler):
         it takes (``None``: one every batch). Cleared when training ends.
     steps_left_ : int or None
         Steps still to take in this fit.
+    lr_schedulers_ : dict
+        This fit's torch scheduler of each optimizer, by name (``"optimizer"``,
+        ``"optimizer2"``...); ``lr_scheduler_`` is the one of ``optimizer_``.
+    lr_ratios_ : dict
+        Each optimizer's groups' ratios to the net's lr, by name.
     """
 
     def initialize(self):
