@@ -6,7 +6,10 @@ and is the only one of the two that touches the net, torch or skorch. The
 schedule itself is :class:`torch.optim.lr_scheduler.CyclicLR` (or
 :class:`~torch.optim.lr_scheduler.OneCycleLR` for ``policy="one_cycle"``),
 driven per batch by :class:`CycleScheduler`, skorch's ``LRScheduler``:
-:func:`cyclic_lr_callback` and :func:`one_cycle_callback` build it.
+:func:`cyclic_lr_callback` and :func:`one_cycle_callback` build it. The
+bounds are for the net's ``lr``: one scheduler per optimizer the net
+initialises sets each param group to the schedule times the group's ratio to
+the net's lr (:mod:`autoclr._groups`), so the ratios the user set stay.
 
 The paper stops training at the end of a cycle, when the LR is back at its
 minimum, after at least 3 cycles or when another cycle no longer helps. Three
@@ -40,6 +43,7 @@ from skorch.callbacks import Callback, LRScheduler
 from torch.optim.lr_scheduler import CyclicLR, OneCycleLR
 
 from ._distributed import broadcast_object
+from ._groups import lr_ratios, net_optimizers, scale_lr
 from ._rng import exclusive_rng, seeded
 from ._schedule import (
     MIN_CYCLES,
@@ -92,7 +96,13 @@ def cyclic_lr_callback(
     Parameters
     ----------
     base_lr, max_lr : float
-        Bounds of the cycle.
+        Bounds of the cycle, for the net's ``lr`` (its ``optimizer__lr`` when
+        set). Each param group of each optimizer follows at its own initial
+        LR / the net's lr, read when training first begins: with ``lr=0.01``
+        and ``optimizer__param_groups=[("head.*", {"lr": 0.1})]`` the head
+        cycles between 10 x ``base_lr`` and 10 x ``max_lr``; a group at
+        ``lr=0`` stays frozen; every optimizer the net registers (a second
+        one from an overridden ``initialize_optimizer``) is scheduled.
     step_size : int
         Iterations of half a cycle (``CyclicLR``'s ``step_size_up``).
     policy : {"triangular", "triangular2", "exp_range"}, default="triangular2"
@@ -113,8 +123,9 @@ def cyclic_lr_callback(
     -------
     CycleScheduler
         skorch's ``LRScheduler``, stepped every batch; records the LR of each
-        batch in the history under ``"event_lr"``; a further fit of the same
-        net continues the cycles where the last one ended.
+        batch (the net's lr, before the groups' ratios) in the history under
+        ``"event_lr"``; a further fit of the same net continues the cycles
+        where the last one ended, with the ratios of its first fit.
     """
     if not is_int(step_size):
         raise TypeError(f"step_size must be an int, got {step_size!r}.")
@@ -144,7 +155,11 @@ def one_cycle_callback(base_lr, max_lr, total_steps, *, cycle_momentum=False,
     Parameters
     ----------
     base_lr, max_lr : float
-        Start and peak of the cycle.
+        Start and peak of the cycle, for the net's ``lr``; each param group
+        follows at its lr / the net's lr (see :func:`cyclic_lr_callback`):
+        ``max_lr`` is given per group, ``div_factor`` is common, so each
+        group starts at ``base_lr`` and ends at ``base_lr / 1e4`` times its
+        ratio.
     total_steps : int
         Iterations of the cycle: the whole fit.
     cycle_momentum : bool, default=False
@@ -189,6 +204,11 @@ class CycleScheduler(LRScheduler):
     Momentum bounds left at ``None`` are read from the optimizer when
     training begins (see :func:`cyclic_lr_callback`).
 
+    Every optimizer the net initialises (``net._optimizers``) gets a scheduler
+    of its own, each param group at the LRs given times its ratio to the net's
+    lr (:func:`autoclr._groups.lr_ratios`; 1 for a net without groups, whose
+    schedule is then exactly skorch's).
+
     Before a fit, :meth:`begin` may set where the schedule resumes and how
     many steps it takes; after those it holds the LR (:func:`run_cycles`
     does this, so that a fit ends where its last whole cycle ended). The
@@ -202,11 +222,17 @@ class CycleScheduler(LRScheduler):
         it takes (``None``: one every batch). Cleared when training ends.
     steps_left_ : int or None
         Steps still to take in this fit.
+    lr_schedulers_ : dict
+        This fit's torch scheduler of each optimizer, by name (``"optimizer"``,
+        ``"optimizer2"``...); ``lr_scheduler_`` is the one of ``optimizer_``.
+    lr_ratios_ : dict
+        Each optimizer's groups' ratios to the net's lr, by name.
     """
 
     def initialize(self):
         super().initialize()
         self.start_ = self.n_steps_ = self.steps_left_ = None
+        self.lr_schedulers_, self.lr_ratios_ = {}, {}
         return self
 
     def begin(self, start, n_steps):
@@ -217,31 +243,57 @@ class CycleScheduler(LRScheduler):
         start = trained_iterations(net) if self.start_ is None else self.start_
         self.batch_idx_ = start
         restart = self.policy_ is OneCycleLR or start == 0
-        self.lr_scheduler_ = self.policy_(
-            net.optimizer_, **self._policy_kwargs(net), last_epoch=-1 if restart else start - 1)
+        # one scheduler per optimizer, each group at the schedule times its ratio
+        self.lr_schedulers_, self.lr_ratios_ = {}, {}
+        for name, optimizer in net_optimizers(net).items():
+            self.lr_ratios_[name] = lr_ratios(net, optimizer)
+            self.lr_schedulers_[name] = self.policy_(
+                optimizer, **self._policy_kwargs(net, name, optimizer),
+                last_epoch=-1 if restart else start - 1)
+        # skorch's name: the scheduler of the net's optimizer_
+        self.lr_scheduler_ = self.lr_schedulers_.get(
+            "optimizer", next(iter(self.lr_schedulers_.values())))
         self.steps_left_ = self.n_steps_
 
-    def _policy_kwargs(self, net):
-        """The scheduler's arguments: this fit's ``total_steps``, the momentum resolved."""
+    def _policy_kwargs(self, net, name, optimizer):
+        """One optimizer's scheduler arguments: LRs per group, this fit's ``total_steps``,
+        the momentum resolved."""
         kwargs = self.kwargs
+        for key in ("base_lr", "max_lr"):  # OneCycleLR: max_lr, and div_factor as given
+            if key in kwargs:
+                kwargs[key] = scale_lr(kwargs[key], self.lr_ratios_[name])
         if self.policy_ is OneCycleLR and self.n_steps_ is not None:
             kwargs["total_steps"] = self.n_steps_  # a new cycle over this fit
         unset = [key for key in ("base_momentum", "max_momentum") if kwargs.get(key) is None]
         if kwargs.get("cycle_momentum") and unset:
-            optimizer = net.optimizer_
             own = momentum_range(optimizer.defaults, type(optimizer).__name__)
             kwargs.update({key: own[key] for key in unset})
         return kwargs
 
+    def schedule_lr(self) -> float:
+        """The schedule's last LR for the net's lr (what the history records as ``event_lr``).
+
+        Read off a group at ratio 1 (exactly), else off the first group not
+        frozen; 0 when every group is frozen.
+        """
+        pairs = [(lr, ratio) for name, scheduler in self.lr_schedulers_.items()
+                 for lr, ratio in zip(scheduler.get_last_lr(), self.lr_ratios_[name])]
+        for lr, ratio in pairs:
+            if ratio == 1.0:
+                return lr
+        return next((lr / ratio for lr, ratio in pairs if ratio), 0.0)
+
     def on_batch_end(self, net, training, **kwargs):
-        if not (training and self.steps_left_ == 0):
-            super().on_batch_end(net, training, **kwargs)
-            if training and self.steps_left_ is not None:
-                self.steps_left_ -= 1
+        if not training or self.step_every != "batch":
             return
-        # the planned whole cycles are done: the LR holds where the last one ended
         if self.event_name is not None:
-            net.history.record_batch(self.event_name, self.lr_scheduler_.get_last_lr()[0])
+            net.history.record_batch(self.event_name, self.schedule_lr())
+        # after the planned whole cycles (steps_left_ == 0) the LR holds where they ended
+        if self.steps_left_ != 0:
+            for scheduler in self.lr_schedulers_.values():
+                self._step(net, scheduler)
+            if self.steps_left_ is not None:
+                self.steps_left_ -= 1
         self.batch_idx_ += 1
 
     def on_train_end(self, net, **kwargs):

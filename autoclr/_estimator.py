@@ -188,6 +188,13 @@ class AutoCLR(BaseEstimator):
     handled as the user guide describes, with a :class:`~autoclr.BoundsWarning`.
     Bounds read off the curve lie inside the tested range, ``base_lr`` below ``max_lr``.
 
+    **Param groups and several optimizers.** The bounds are for the net's
+    ``lr``; every param group of every optimizer the net initialises follows
+    the range test's ramp and the schedule at its own lr / the net's lr, so
+    the ratios set with ``optimizer__param_groups`` stay (a group at
+    ``lr=0`` stays frozen). See the user guide, "Param groups and fine-tuning
+    a pretrained backbone".
+
     **Stopping at cycle ends.** A callback of the net that stops training
     from ``on_epoch_end`` (skorch's ``EarlyStopping``) is held to the end of
     the cycle, so the LR always ends at its minimum (``stop_reason_ ==
@@ -376,7 +383,8 @@ class AutoCLR(BaseEstimator):
         net.set_params(
             callbacks=user_callbacks(net) + cycle_callbacks(
                 suggestion, gamma=self.gamma, cycle_momentum=self.cycle_momentum),
-            lr=suggestion.base_lr,
+            # the net's lr stays the user's: each param group follows the schedule at its
+            # lr / the net's lr (autoclr._groups), and the schedule sets every LR itself
             iterator_train__generator=torch.Generator().manual_seed(seed),
             # a DataLoader without a generator draws from torch's global RNG; in
             # threads (dask, joblib's threading backend) such a draw by one fit's

@@ -54,6 +54,7 @@ from ._data import batches_per_pass, iterations_per_epoch, n_samples
 from ._detect import Bounds, BoundsWarning, read_bounds
 from ._device import as_tensor, resolve_device, to_device
 from ._distributed import broadcast_object
+from ._groups import set_lrs
 from ._progress import progress_bar
 from ._rng import draw_seed, seeded
 from ._utils import fresh_net, is_int, user_callbacks, warn_notes
@@ -575,11 +576,13 @@ class _Run:
             self.net.notify("on_epoch_end", dataset_train=None, dataset_valid=None)
 
     def step(self, batch, lr, fit_params):
-        """One training step at ``lr`` through the net's own ``train_step``."""
+        """One training step at ``lr`` through the net's own ``train_step``.
+
+        ``lr`` is the net's: every param group of every optimizer trains at ``lr``
+        times its ratio to the net's lr (:mod:`autoclr._groups`).
+        """
         net = self.net
-        for name in net._optimizers:
-            for group in getattr(net, name + "_").param_groups:
-                group["lr"] = lr
+        set_lrs(net, lr)
         net.notify("on_batch_begin", batch=batch, training=True)
         step = net.train_step(batch, **fit_params)
         net.notify("on_batch_end", batch=batch, training=True, **step)
