@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 
 from ._data import n_samples, train_batches
 from ._detect import SHORTCUT_RATIO, Bounds, BoundsWarning, read_bounds
+from ._groups import describe_groups, reference_lr
 from ._range_test import (
     DIVERGENCE_FACTOR,
     MAX_VALID_SAMPLES,
@@ -180,7 +181,7 @@ def _test_and_read(net, X, y, *, lr_range, detection, **test_params):
         bounds = _readable(rt, detection)
     if bounds is None:
         # neither the score nor the loss can be read: the net's own lr, said loudly
-        bounds = read_bounds(rt, detection, net_lr=float(net.lr))
+        bounds = read_bounds(rt, detection, net_lr=reference_lr(net))
     warn_notes(bounds.notes, BoundsWarning)
     return replace(rt, bounds=bounds)
 
@@ -208,6 +209,8 @@ def suggest(net, X, y, *, policy, base_lr, max_lr, step_size, step_size_factor, 
                        factor=step_size_factor, n_cycles=n_cycles, policy=policy,
                        batches=batches)
     notes = _size_notes(n_samples(X), n_train, net.batch_size, plan)
+    groups = describe_groups(net)  # how param groups and other optimizers follow the lr
+    notes += (groups,) if groups else ()
     rt = None
     if base_lr is None or max_lr is None:
         rt = _test_and_read(

@@ -8,7 +8,6 @@ the file fast on two cores.
 """
 
 import numpy as np
-import pytest
 import torch
 from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import parametrize_with_checks

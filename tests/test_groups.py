@@ -269,3 +269,14 @@ def test_describe_groups_says_how_each_group_follows(group_net, make_net):
     line = describe_groups(group_net(cls=TwoOptimizers, param_groups=[]))
     assert line.endswith("every optimizer the net's initialize_optimizer registers follows "
                          "the same way")
+
+
+def test_the_printed_suggestion_says_how_the_groups_follow(small_digits, make_net):
+    X, y = small_digits
+    net = make_net(max_epochs=4, optimizer__param_groups=[("net.4.*", {"lr": 0.1})])
+    suggestion = AutoCLR(net, range_test_iter=20, random_state=0).suggest(X, y)
+    assert any("the bounds are for the net's lr (0.01)" in note and "x10" in note
+               for note in suggestion.notes)
+    assert "note: the bounds are for the net's lr" in repr(suggestion)
+    plain = AutoCLR(make_net(max_epochs=4), range_test_iter=20, random_state=0).suggest(X, y)
+    assert not any("param group" in note for note in plain.notes)
