@@ -8,6 +8,8 @@ What ``fit`` does before training lives in the suggestion pipeline
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, clone, is_classifier
@@ -422,29 +424,12 @@ class AutoCLR(BaseEstimator):
         return self
 
     # fitted values held once, in suggestion_ and cycle_report_ (Attributes above)
-    @property
-    def base_lr_(self):
-        return self.suggestion_.base_lr
-
-    @property
-    def max_lr_(self):
-        return self.suggestion_.max_lr
-
-    @property
-    def step_size_(self):
-        return self.suggestion_.step_size
-
-    @property
-    def range_test_(self):
-        return self.suggestion_.range_test
-
-    @property
-    def n_cycles_run_(self):
-        return self.cycle_report_.n_cycles
-
-    @property
-    def stop_reason_(self):
-        return self.cycle_report_.stop_reason
+    base_lr_ = property(attrgetter("suggestion_.base_lr"))
+    max_lr_ = property(attrgetter("suggestion_.max_lr"))
+    step_size_ = property(attrgetter("suggestion_.step_size"))
+    range_test_ = property(attrgetter("suggestion_.range_test"))
+    n_cycles_run_ = property(attrgetter("cycle_report_.n_cycles"))
+    stop_reason_ = property(attrgetter("cycle_report_.stop_reason"))
 
     # ------------------------------------------------------------ prediction
     def predict(self, X):

@@ -73,6 +73,31 @@ def _build_net(kind="classifier", module=MLP, **params):
 
 
 @pytest.fixture(scope="session")
+def one_cycle_by_hand():
+    """``one_cycle_by_hand(base_lr, max_lr, n_iter)``: the LRs of a fresh ``OneCycleLR``
+    with AutoCLR's documented arguments, stepped by hand on one SGD parameter."""
+    from torch.optim.lr_scheduler import OneCycleLR
+
+    from autoclr._schedule import ONE_CYCLE_FINAL_DIV_FACTOR
+
+    def lrs(base_lr, max_lr, n_iter):
+        param = torch.zeros(1, requires_grad=True)
+        optimizer = torch.optim.SGD([param], lr=base_lr)
+        scheduler = OneCycleLR(optimizer, max_lr=max_lr, total_steps=n_iter,
+                               div_factor=max_lr / base_lr,
+                               final_div_factor=ONE_CYCLE_FINAL_DIV_FACTOR,
+                               cycle_momentum=False)
+        out = []
+        for _ in range(n_iter):
+            out.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            scheduler.step()
+        return np.array(out)
+
+    return lrs
+
+
+@pytest.fixture(scope="session")
 def make_net():
     """The one net factory of the tests: ``make_net(**params)`` builds a classifier.
 

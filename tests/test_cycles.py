@@ -11,7 +11,6 @@ import torch
 from sklearn.base import clone
 from skorch.callbacks import Callback, EarlyStopping
 from skorch.history import History
-from torch.optim.lr_scheduler import OneCycleLR
 
 import autoclr._suggest as suggest_module
 from autoclr import AutoCLR, BoundsWarning, cyclic_lr_callback, one_cycle_callback, plot_lr_schedule
@@ -502,28 +501,14 @@ def test_warm_start_keeps_the_schedule_features_and_classes(small_digits, net):
 
 
 # ------------------------------------------------------------------ policy="one_cycle"
-def one_cycle_by_hand(n_iter):
-    """A fresh OneCycleLR with the documented arguments, stepped by hand."""
-    param = torch.zeros(1, requires_grad=True)
-    optimizer = torch.optim.SGD([param], lr=BASE)
-    scheduler = OneCycleLR(optimizer, max_lr=TOP, total_steps=n_iter, div_factor=TOP / BASE,
-                           final_div_factor=ONE_CYCLE_FINAL_DIV_FACTOR, cycle_momentum=False)
-    lrs = []
-    for _ in range(n_iter):
-        lrs.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        scheduler.step()
-    return np.array(lrs)
-
-
-def test_one_cycle_follows_onecyclelr_at_every_iteration(small_digits, net):
+def test_one_cycle_follows_onecyclelr_at_every_iteration(small_digits, net, one_cycle_by_hand):
     X, y = small_digits
     auto = AutoCLR(net(max_epochs=10), base_lr=BASE, max_lr=TOP,
                    policy="one_cycle", random_state=0).fit(X, y)
     n_iter = 10 * IPE
     assert auto.cycle_plan_.n_iter == n_iter and auto.n_cycles_run_ == 1
     lrs = batch_lrs(auto)
-    np.testing.assert_allclose(lrs, one_cycle_by_hand(n_iter), rtol=1e-9)
+    np.testing.assert_allclose(lrs, one_cycle_by_hand(BASE, TOP, n_iter), rtol=1e-9)
     assert lrs[0] == pytest.approx(BASE, rel=1e-9)
     assert lrs.max() == pytest.approx(TOP, rel=1e-9)
     assert int(np.argmax(lrs)) == round(ONE_CYCLE_PCT_START * n_iter) - 1
@@ -552,15 +537,15 @@ def test_one_cycle_leaves_momentum_alone_unless_asked(small_digits, net, optimiz
     assert 0.85 * 0.9 < momentum < 0.9
 
 
-def test_one_cycle_warm_start_runs_a_new_cycle(small_digits, net):
+def test_one_cycle_warm_start_runs_a_new_cycle(small_digits, net, one_cycle_by_hand):
     X, y = small_digits
     auto = AutoCLR(net(max_epochs=4), base_lr=BASE, max_lr=TOP,
                    policy="one_cycle", warm_start=True, random_state=0).fit(X, y)
     auto.set_params(net__max_epochs=6).fit(X, y)
     lrs = batch_lrs(auto)
     assert auto.n_cycles_run_ == 2 and len(lrs) == 10 * IPE
-    np.testing.assert_allclose(lrs[:4 * IPE], one_cycle_by_hand(4 * IPE), rtol=1e-9)
-    np.testing.assert_allclose(lrs[4 * IPE:], one_cycle_by_hand(6 * IPE), rtol=1e-9)
+    np.testing.assert_allclose(lrs[:4 * IPE], one_cycle_by_hand(BASE, TOP, 4 * IPE), rtol=1e-9)
+    np.testing.assert_allclose(lrs[4 * IPE:], one_cycle_by_hand(BASE, TOP, 6 * IPE), rtol=1e-9)
     # the second cycle's length was the fit's, not a rewritten parameter
     assert dict(auto.net_.callbacks_)[SCHEDULER].total_steps == 4 * IPE
 

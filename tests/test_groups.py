@@ -9,7 +9,6 @@ import torch
 from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback
 from torch import nn
-from torch.optim.lr_scheduler import OneCycleLR
 
 from autoclr import AutoCLR, cyclic_lr_callback, one_cycle_callback, range_test
 from autoclr._groups import RATIO_KEY, describe_groups
@@ -146,22 +145,15 @@ def test_cycle_momentum_cycles_every_group_and_keeps_the_ratio(small_digits, gro
     np.testing.assert_allclose(momenta, np.column_stack([expected, expected]), rtol=1e-9)
 
 
-def test_one_cycle_scales_every_group_from_start_to_end(small_digits, group_net):
+def test_one_cycle_scales_every_group_from_start_to_end(small_digits, group_net,
+                                                       one_cycle_by_hand):
     X, y = small_digits
     auto = AutoCLR(group_net(), base_lr=BASE, max_lr=TOP, policy="one_cycle",
                    random_state=0).fit(X, y)
     lrs = recorded(auto)
     n_iter = 6 * IPE
     # the body follows OneCycleLR on the net's bounds, stepped by hand
-    param = torch.zeros(1, requires_grad=True)
-    optimizer = torch.optim.SGD([param], lr=BASE)
-    by_hand = OneCycleLR(optimizer, max_lr=TOP, total_steps=n_iter, div_factor=TOP / BASE,
-                         final_div_factor=ONE_CYCLE_FINAL_DIV_FACTOR, cycle_momentum=False)
-    expected = []
-    for _ in range(n_iter):
-        expected.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        by_hand.step()
+    expected = one_cycle_by_hand(BASE, TOP, n_iter)
     np.testing.assert_allclose(lrs[:, 1], expected, rtol=1e-9)
     # the head at 10x from the first iteration (div_factor per group) to the last
     np.testing.assert_allclose(lrs[:, 0], 10 * np.array(expected), rtol=1e-9)
