@@ -1,8 +1,10 @@
 """One AutoCLR fit of an accelerate net, run by ``tests/test_distributed.py`` under torchrun.
 
-``torchrun --nproc_per_node 2 tests/ddp_fit.py OUT_DIR`` trains the same small
-MLP on the same digits in two processes (DDP on CPU, gloo); each process
-writes what it used and what it ended with to ``OUT_DIR/rank<k>.json``.
+``torchrun --nproc_per_node 2 tests/ddp_fit.py OUT_DIR [split|shard]`` trains the
+same small MLP on the same digits in two processes (DDP on CPU, gloo); each process
+writes what it used and what it ended with to ``OUT_DIR/rank<k>.json``. ``split``:
+``batch_size`` is the global batch, split across the processes; ``shard``
+(accelerate's default): each process draws batches of ``batch_size`` from its share.
 """
 
 import hashlib
@@ -40,14 +42,13 @@ def checksum(module):
     return digest.hexdigest(), total
 
 
-def main(out_dir):
+def main(out_dir, batches="split"):
     torch.set_num_threads(1)
     X, y = load_digits(return_X_y=True)
     X, y = (X[:600] / 16).astype(np.float32), y[:600]
-    # split_batches: batch_size is the global batch, so the plan counts the batches each
-    # process runs (without it each runs 1/2 of them and a cycle spans twice the epochs)
+    # either way the plan counts the batches each process runs (its prepared iterator)
     accelerator = Accelerator(cpu=True, dataloader_config=DataLoaderConfiguration(
-        split_batches=True))
+        split_batches=batches == "split"))
     net = DDPNet(MLP, module__n_features=64, module__n_outputs=10, module__hidden=32,
                  criterion=nn.CrossEntropyLoss, optimizer=torch.optim.SGD,
                  optimizer__momentum=0.9, batch_size=32, max_epochs=16, verbose=0,
@@ -65,6 +66,9 @@ def main(out_dir):
         "world_size": accelerator.num_processes,
         "base_lr": auto.base_lr_, "max_lr": auto.max_lr_, "step_size": auto.step_size_,
         "plan": repr(auto.cycle_plan_), "report": repr(auto.cycle_report_),
+        "iterations_per_epoch": auto.cycle_plan_.iterations_per_epoch,
+        "trained_batches": [sum("train_loss" in b for b in row["batches"])
+                            for row in auto.net_.history],
         "scores": list(auto.cycle_report_.scores),
         "range_test_losses": auto.range_test_.losses.tolist(),
         "sha256": digest, "param_sum": total,
@@ -76,4 +80,4 @@ def main(out_dir):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:])

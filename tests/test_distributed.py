@@ -73,13 +73,13 @@ def test_a_net_with_the_mixin_clones_and_pickles():
         assert copy.get_params()["net__module"] is MLP
 
 
-def _torchrun(out_dir, timeout=120):
+def _torchrun(out_dir, batches="split", timeout=120):
     """``torchrun --nproc_per_node 2 ddp_fit.py OUT`` on this autoclr; its output on failure."""
     env = dict(os.environ, OMP_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join(filter(None, [
                    str(Path(autoclr.__file__).parents[1]), os.environ.get("PYTHONPATH")])))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           "--nproc_per_node", "2", str(SCRIPT), str(out_dir)]
+           "--nproc_per_node", "2", str(SCRIPT), str(out_dir), batches]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     try:
@@ -93,11 +93,17 @@ def _torchrun(out_dir, timeout=120):
     return [json.loads((out_dir / f"rank{r}.json").read_text()) for r in (0, 1)]
 
 
-def test_two_processes_agree_on_bounds_plan_stops_and_weights(tmp_path):
+@pytest.mark.parametrize("batches, per_epoch", [("split", 15), ("shard", 8)])
+def test_two_processes_agree_on_bounds_plan_stops_and_weights(tmp_path, batches, per_epoch):
+    """480 training rows in batches of 32: 15 an epoch split across the processes,
+    or ceil(15 / 2) = 8 in each process's own share (accelerate's default)."""
     _require("accelerate")
     if not (torch.distributed.is_available() and torch.distributed.is_gloo_available()):
         pytest.skip("torch.distributed with gloo is not available")
-    rank0, rank1 = _torchrun(tmp_path)
+    rank0, rank1 = _torchrun(tmp_path, batches)
+    for rank in (rank0, rank1):  # the plan counts the batches each process runs
+        assert rank["iterations_per_epoch"] == per_epoch
+        assert rank["trained_batches"] == [per_epoch] * len(rank["trained_batches"])
     assert (rank0["rank"], rank1["rank"]) == (0, 1) and rank0["world_size"] == 2
     # each rank trained on its own shard and scored its own; all read rank 0's
     assert rank0["range_test_losses"] == rank1["range_test_losses"]
