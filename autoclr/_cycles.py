@@ -44,6 +44,7 @@ from torch.optim.lr_scheduler import CyclicLR, OneCycleLR
 
 from ._distributed import broadcast_object
 from ._groups import lr_ratios, net_optimizers, scale_lr
+from ._keep import keeper
 from ._rng import exclusive_rng, seeded
 from ._schedule import (
     MIN_CYCLES,
@@ -333,6 +334,11 @@ class CycleReport:
         ``monitor`` at each cycle end seen.
     cycle_ends : tuple of int
         Iterations trained at each of those cycle ends.
+    weights : str
+        The weights the fitted net holds (``cycle_weights``): ``"last"``, or
+        which cycle end's (``"best"``), or the average of how many.
+    kept_cycle : int or None
+        ``cycle_weights="best"``: the cycle whose end's weights were kept.
     """
 
     n_cycles: int
@@ -343,10 +349,15 @@ class CycleReport:
     monitor: str
     scores: tuple = ()
     cycle_ends: tuple = ()
+    weights: str = "last"
+    kept_cycle: int | None = None
 
     def __repr__(self) -> str:
+        weights = "" if self.weights == "last" else (
+            f"; weights: {self.weights}; {self.monitor} at the cycle ends: "
+            + ", ".join(f"{score:.4g}" for score in self.scores))
         return (f"trained {self.n_cycles} cycle(s), {self.n_epochs} epochs, {self.n_iter} "
-                f"iterations; stop: {self.stop_reason} ({self.explanation})")
+                f"iterations; stop: {self.stop_reason} ({self.explanation}){weights}")
 
     __str__ = __repr__
 
@@ -459,6 +470,10 @@ class CycleEnd(Callback):
         Cycles trained before ``auto`` may stop.
     cycle_iter : int, default=1
         Iterations of one cycle.
+    weights : {"last", "best", "average"}, default="last"
+        The weights the net ends with (:mod:`autoclr._keep`): those trained
+        last, those of the cycle end with the best ``monitor``, or the average
+        of the cycle ends' weights.
 
     The parameters are the values of a callback used on its own; they are
     never changed. :meth:`begin` sets this fit's values, from the plan,
@@ -466,9 +481,11 @@ class CycleEnd(Callback):
 
     Attributes
     ----------
-    monitor_, lower_is_better_, auto_, tol_, cycle_iter_
+    monitor_, lower_is_better_, auto_, tol_, cycle_iter_, weights_
         This fit's values: the parameters after ``initialize``, the plan's
         after :meth:`begin`.
+    kept_ : tuple
+        What the fit's keeper of weights said when training ended.
     scores_, cycle_ends_ : list
         ``monitor_`` and the iterations trained at each cycle end seen (warm
         starts included, while the monitor stays the same).
@@ -477,23 +494,26 @@ class CycleEnd(Callback):
     """
 
     def __init__(self, monitor="valid_loss", lower_is_better=True, auto=False,
-                 tol=CYCLE_TOL, min_cycles=MIN_CYCLES, cycle_iter=1):
+                 tol=CYCLE_TOL, min_cycles=MIN_CYCLES, cycle_iter=1, weights="last"):
         self.monitor = monitor
         self.lower_is_better = lower_is_better
         self.auto = auto
         self.tol = tol
         self.min_cycles = min_cycles
         self.cycle_iter = cycle_iter
+        self.weights = weights
 
     def initialize(self):
         self.monitor_, self.lower_is_better_ = self.monitor, self.lower_is_better
         self.auto_, self.tol_, self.cycle_iter_ = self.auto, self.tol, self.cycle_iter
+        self.weights_, self.kept_ = self.weights, ("last", None)
+        self.keeper_ = keeper(self.weights_, self.lower_is_better_)
         self.scores_, self.cycle_ends_ = [], []
         self.origin_ = self.cycles_before_ = 0
         self.stop_reason_ = self.explanation_ = None
         return self
 
-    def begin(self, net, plan, monitor="auto", tol=CYCLE_TOL) -> int:
+    def begin(self, net, plan, monitor="auto", tol=CYCLE_TOL, weights="last") -> int:
         """Before each fit: this fit's cycle length and stopping rule.
 
         Returns the whole cycles trained before this fit; the fit's schedule
@@ -506,10 +526,23 @@ class CycleEnd(Callback):
             self.scores_, self.cycle_ends_ = [], []
         self.monitor_, self.lower_is_better_ = monitor, monitor.endswith("loss")
         self.cycle_iter_, self.auto_, self.tol_ = plan.cycle_iter, plan.stop == "auto", tol
+        self.weights_ = weights
         return self.cycles_before_
 
     def on_train_begin(self, net, **kwargs):
         self.stop_reason_ = self.explanation_ = None
+        self.keeper_ = keeper(self.weights_, self.lower_is_better_)
+        self.kept_ = ("last", None)
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        # the fit's last epoch stands for its last cycle end when that cycle ended
+        # inside it (its remaining iterations trained at base_lr)
+        done = trained_iterations(net) - self.origin_
+        if (self.weights_ != "last" and done > 0 and done % self.cycle_iter_
+                and done >= self.cycle_iter_ and self.stop_reason_ is None):
+            self.keeper_.offer(net, float(net.history[-1, self.monitor_]),
+                               self.n_cycles(net))
+        self.kept_ = self.keeper_.finish(net, X, y)
 
     def n_cycles(self, net):
         """Whole cycles trained by the net."""
@@ -524,6 +557,7 @@ class CycleEnd(Callback):
         # under DDP every process decides on the main process's scores and requests
         self.scores_.append(broadcast_object(float(net.history[-1, self.monitor_]), net))
         self.cycle_ends_.append(trained_iterations(net))
+        self.keeper_.offer(net, self.scores_[-1], cycle)
         asked = {name: cb.requested_ for name, cb in net.callbacks_
                  if isinstance(cb, HeldStop) and getattr(cb, "requested_", None) is not None}
         asked = broadcast_object(asked, net)
@@ -563,7 +597,8 @@ class CycleEnd(Callback):
         return CycleReport(
             n_cycles=self.n_cycles(net), n_epochs=len(net.history), n_iter=total,
             stop_reason=reason, explanation=why, monitor=self.monitor_,
-            scores=tuple(self.scores_), cycle_ends=tuple(self.cycle_ends_))
+            scores=tuple(self.scores_), cycle_ends=tuple(self.cycle_ends_),
+            weights=self.kept_[0], kept_cycle=self.kept_[1])
 
 
 # ------------------------------------------------------------------ running a plan
@@ -586,7 +621,7 @@ def cycle_callbacks(suggestion, *, gamma="auto", cycle_momentum=False):
 
 
 def run_cycles(net, X, y, plan, *, seed, device=None, monitor="auto", tol=CYCLE_TOL,
-               fit_params=None) -> CycleReport:
+               weights="last", fit_params=None) -> CycleReport:
     """Train ``net`` (first fit or warm start) for ``plan``; what ran and why it stopped.
 
     The net carries :func:`cycle_callbacks`. It is initialised if it is not,
@@ -596,6 +631,7 @@ def run_cycles(net, X, y, plan, *, seed, device=None, monitor="auto", tol=CYCLE_
     ``plan.n_epochs`` epochs at most; the schedule steps through the plan's
     ``schedule_iter`` iterations and holds base_lr for any left in the last
     epoch. A fit that ends elsewhere than at a cycle end (Ctrl-C) warns.
+    ``weights`` is ``cycle_weights``: what the net ends with (:mod:`autoclr._keep`).
     """
     net.set_params(max_epochs=plan.n_epochs)
     with seeded(seed, device, exclusive=False):
@@ -604,7 +640,7 @@ def run_cycles(net, X, y, plan, *, seed, device=None, monitor="auto", tol=CYCLE_
                 net.initialize()
         callbacks = dict(net.callbacks_)
         scheduler, gate = callbacks[SCHEDULER], callbacks[GATE]
-        cycles_before = gate.begin(net, plan, monitor, tol)
+        cycles_before = gate.begin(net, plan, monitor, tol, weights)
         resume = 0 if plan.policy == "one_cycle" else cycles_before * plan.cycle_iter
         scheduler.begin(resume, plan.schedule_iter)
         hold_stops(net)

@@ -96,6 +96,12 @@ class AutoCLR(BaseEstimator):
     cycle_tol : float, default=0.01
         Relative improvement of ``cycle_monitor`` that earns another cycle
         under ``n_cycles="auto"``.
+    cycle_weights : {"last", "best", "average"}, default="last"
+        The weights the fitted net keeps: those trained last; those of the
+        cycle end with the best ``cycle_monitor``, restored at the end; or the
+        average of every cycle end's weights (``torch.optim.swa_utils``,
+        BatchNorm statistics recomputed). Without a validation split the
+        monitor is the training loss. ``cycle_report_.weights`` says which.
     warm_start : bool, default=False
         When fitted, ``fit`` trains ``net_`` further (``n_cycles`` and the
         net's ``max_epochs`` again) at the same bounds and step size, the
@@ -233,6 +239,7 @@ class AutoCLR(BaseEstimator):
         n_cycles=None,
         cycle_monitor="auto",
         cycle_tol=CYCLE_TOL,
+        cycle_weights="last",
         warm_start=False,
         gamma="auto",
         cycle_momentum=False,
@@ -254,6 +261,7 @@ class AutoCLR(BaseEstimator):
         self.n_cycles = n_cycles
         self.cycle_monitor = cycle_monitor
         self.cycle_tol = cycle_tol
+        self.cycle_weights = cycle_weights
         self.warm_start = warm_start
         self.gamma = gamma
         self.cycle_momentum = cycle_momentum
@@ -417,7 +425,7 @@ class AutoCLR(BaseEstimator):
     def _train(self, net, X, y_enc, plan, seed, device, fit_params):
         report = run_cycles(net, X, y_enc, plan, seed=seed, device=device,
                             monitor=self.cycle_monitor, tol=self.cycle_tol,
-                            fit_params=fit_params)
+                            weights=self.cycle_weights, fit_params=fit_params)
         if self.verbose:
             print(f"AutoCLR: {report}", flush=True)
         self.net_, self.cycle_plan_, self.cycle_report_ = net, plan, report

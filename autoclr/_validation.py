@@ -38,7 +38,8 @@ from ._device import resolve_device
 from ._utils import is_int, user_callbacks, warn
 
 __all__ = ["PARAMS", "RAMPS", "POLICIES", "CYCLIC_POLICIES", "FACTOR_RANGE", "MONITORS",
-           "DETECTION_METHODS", "AUTOCLR_PARAMS", "SUGGEST_PARAMS", "SCHEDULE_PARAMS",
+           "DETECTION_METHODS", "CYCLE_WEIGHTS", "AUTOCLR_PARAMS", "SUGGEST_PARAMS",
+           "SCHEDULE_PARAMS",
            "check_params", "check_combinations", "check_net", "check_param_names",
            "net_param_hint", "validate_input", "encode_target", "check_data_size",
            "check_warm_start", "check_fit", "resolve_monitor", "momentum_of",
@@ -55,6 +56,8 @@ FACTOR_RANGE = (2, 10)
 #: what ``cycle_monitor`` may name ("auto": valid_loss, or train_loss without a
 #: validation split)
 MONITORS = ("auto", "valid_loss", "valid_acc", "train_loss")
+#: the weights a fit ends with (``cycle_weights``; ``autoclr._keep``)
+CYCLE_WEIGHTS = ("last", "best", "average")
 #: the bound detectors (``autoclr._detect.DETECTORS`` implements one per name)
 DETECTION_METHODS = ("accuracy", "valid_loss", "loss")
 #: fewest samples AutoCLR trains on: the range test holds out a fifth to score
@@ -199,6 +202,7 @@ PARAMS = {
     "n_cycles": (_Number(1, None, integer=True, auto=True, none=True), {SUGGEST, FIT}),
     "cycle_monitor": (_Options(MONITORS), {FIT}),
     "cycle_tol": (_Number(0, None), {FIT}),
+    "cycle_weights": (_Options(CYCLE_WEIGHTS), {FIT}),
     "warm_start": (_Bool(), {FIT}),
     "gamma": (_Number(0, 1, closed="right", auto=True), {SCHEDULE}),
     "cycle_momentum": (_Bool(), {SCHEDULE}),

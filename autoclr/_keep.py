@@ -1,0 +1,100 @@
+"""Which weights a cyclical fit ends with: the last, the best cycle end's, or their average.
+
+A cyclical schedule's cycle ends are where the LR is back at ``base_lr`` and the
+weights most settled. ``cycle_weights`` (an AutoCLR parameter) chooses what the
+fitted net keeps; :class:`~autoclr._cycles.CycleEnd` offers each cycle end's
+weights to a keeper and asks it to finish when training ends:
+
+- ``"last"``: the weights the fit ends with (nothing kept);
+- ``"best"``: the weights of the cycle end with the best ``cycle_monitor`` (the
+  validation loss on the net's own ``train_split``; the training loss without
+  one), restored when training ends, as RealMLP, TabM or skorch's
+  ``Checkpoint(load_best=True)`` restore the best epoch, but at cycle ends only;
+- ``"average"``: the average of the weights at every cycle end,
+  ``torch.optim.swa_utils.AveragedModel`` (stochastic weight averaging along the
+  cyclical path, Izmailov et al. 2018), with BatchNorm statistics recomputed by
+  ``swa_utils.update_bn`` on the training data.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.optim.swa_utils import AveragedModel, update_bn
+
+__all__ = ["keeper"]
+
+
+class _Last:
+    """Keeps nothing: the fit ends with the weights it trained last."""
+
+    def offer(self, net, score, cycle):
+        pass
+
+    def finish(self, net, X, y):
+        return "last", None
+
+
+class _Best:
+    """The weights of the cycle end with the best score, restored at the end."""
+
+    def __init__(self, lower_is_better):
+        self.lower_is_better = lower_is_better
+        self.score = self.cycle = self.state = None
+
+    def offer(self, net, score, cycle):
+        better = self.score is None or (
+            score < self.score if self.lower_is_better else score > self.score)
+        if better:
+            self.score, self.cycle = score, cycle
+            self.state = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
+
+    def finish(self, net, X, y):
+        if self.state is None:
+            return "last", None
+        net.module_.load_state_dict(self.state)
+        return f"best: the end of cycle {self.cycle} ({self.score:.4g})", self.cycle
+
+
+class _Average:
+    """The average of the cycle ends' weights (``AveragedModel``), BatchNorm recomputed."""
+
+    def __init__(self):
+        self.model, self.cycles = None, []
+
+    def offer(self, net, score, cycle):
+        if self.model is None:
+            self.model = AveragedModel(net.module_)
+        self.model.update_parameters(net.module_)
+        self.cycles.append(cycle)
+
+    def finish(self, net, X, y):
+        if self.model is None:
+            return "last", None
+        with torch.no_grad():
+            for mine, averaged in zip(net.module_.parameters(), self.model.module.parameters()):
+                mine.copy_(averaged)
+        bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+                 for m in net.module_.modules())
+        if bn:
+            _recompute_batchnorm(net, X, y)
+        return (f"average of the {len(self.cycles)} cycle ends' weights"
+                + (" (BatchNorm statistics recomputed)" if bn else "")), None
+
+
+def _recompute_batchnorm(net, X, y):
+    """``swa_utils.update_bn`` over one pass of the net's training batches."""
+    dataset = net.get_dataset(X, y)
+    if net.train_split is not None:
+        dataset, _ = net.train_split(dataset, y)
+    device = next(net.module_.parameters()).device
+    inputs = (Xi for Xi, _ in net.get_iterator(dataset, training=True))
+    update_bn(inputs, net.module_, device=device)
+
+
+def keeper(kind, lower_is_better):
+    """The keeper of ``cycle_weights=kind``: ``offer`` at each cycle end, ``finish`` at the end."""
+    if kind == "best":
+        return _Best(lower_is_better)
+    if kind == "average":
+        return _Average()
+    return _Last()

@@ -1,0 +1,104 @@
+"""cycle_weights: the fitted net keeps its last weights, the best cycle end's, or their average."""
+
+import numpy as np
+import pytest
+import torch
+from skorch.callbacks import Callback
+from torch import nn
+
+from autoclr import AutoCLR
+from autoclr._cycles import GATE
+
+
+class EpochWeights(Callback):
+    """Every epoch end's weights in the final fit (class-level: the net's callbacks are
+    copied; the range test's passes are left out: its net has no cycle-end gate)."""
+
+    seen = []
+
+    def on_epoch_end(self, net, **kwargs):
+        if GATE in dict(net.callbacks_):
+            type(self).seen.append({k: v.detach().clone()
+                                for k, v in net.module_.state_dict().items()})
+
+
+def _fit(make_net, X, y, weights, **params):
+    EpochWeights.seen = []
+    net = make_net(max_epochs=12, callbacks=[("weights", EpochWeights())], **params)
+    auto = AutoCLR(net, step_size_factor=2, cycle_weights=weights, random_state=0)
+    return auto.fit(X, y), list(EpochWeights.seen)
+
+
+def _cycle_end_weights(auto, epochs):
+    plan = auto.cycle_plan_
+    per_cycle = plan.cycle_iter // plan.iterations_per_epoch  # 4 epochs a cycle
+    return [epochs[k * per_cycle - 1] for k in range(1, auto.n_cycles_run_ + 1)]
+
+
+def test_best_keeps_the_cycle_end_with_the_best_validation_loss(small_digits, make_net):
+    X, y = small_digits
+    auto, epochs = _fit(make_net, X, y, "best")
+    report = auto.cycle_report_
+    assert auto.n_cycles_run_ == 3 and len(report.scores) == 3
+    best = int(np.argmin(report.scores))
+    assert report.kept_cycle == best + 1
+    assert report.weights.startswith(f"best: the end of cycle {best + 1}")
+    kept = _cycle_end_weights(auto, epochs)[best]
+    for k, v in auto.net_.module_.state_dict().items():
+        assert torch.equal(v, kept[k])
+    # the scores are the history's valid_loss at the cycle ends
+    losses = auto.net_.history[:, "valid_loss"]
+    np.testing.assert_allclose(report.scores, [losses[3], losses[7], losses[11]])
+    assert "weights: best" in repr(report)
+
+
+def test_average_is_the_mean_of_the_cycle_end_weights(small_digits, make_net):
+    X, y = small_digits
+    auto, epochs = _fit(make_net, X, y, "average")
+    ends = _cycle_end_weights(auto, epochs)
+    assert len(ends) == 3
+    for k, v in auto.net_.module_.state_dict().items():
+        np.testing.assert_allclose(v.numpy(), torch.stack([e[k] for e in ends]).mean(0).numpy(),
+                                   rtol=1e-5, atol=1e-7)
+    assert auto.cycle_report_.weights == "average of the 3 cycle ends' weights"
+    assert auto.score(X, y) > 0.8
+
+
+class BNNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(64, 32), nn.BatchNorm1d(32), nn.ReLU(),
+                                 nn.Linear(32, 10))
+
+    def forward(self, X):
+        return self.net(X)
+
+
+def test_average_recomputes_batchnorm_statistics(small_digits, make_net):
+    X, y = small_digits
+    auto, _ = _fit(make_net, X, y, "average", module=BNNet)
+    module = auto.net_.module_
+    assert "BatchNorm statistics recomputed" in auto.cycle_report_.weights
+    # the running mean is the mean over the training batches of the averaged first layer
+    bn = module.net[1]
+    train_idx = np.arange(len(X))  # recomputed on the net's training split: compare loosely
+    with torch.no_grad():
+        h = module.net[0](torch.as_tensor(X[train_idx]))
+    np.testing.assert_allclose(bn.running_mean.numpy(), h.mean(0).numpy(), atol=0.05)
+    assert bn.num_batches_tracked > 0
+
+
+def test_last_is_the_default_and_keeps_the_last_weights(small_digits, make_net):
+    X, y = small_digits
+    auto, epochs = _fit(make_net, X, y, "last")
+    assert auto.cycle_report_.weights == "last" and auto.cycle_report_.kept_cycle is None
+    for k, v in auto.net_.module_.state_dict().items():
+        assert torch.equal(v, epochs[-1][k])
+    assert AutoCLR(make_net()).get_params()["cycle_weights"] == "last"
+
+
+def test_an_unknown_choice_is_refused_before_training(small_digits, make_net):
+    X, y = small_digits
+    with pytest.raises(ValueError, match=r"cycle_weights must be one of \('last', 'best', "
+                                         r"'average'\), got 'bset'\. Did you mean 'best'\?"):
+        AutoCLR(make_net(), cycle_weights="bset").fit(X, y)
