@@ -519,7 +519,10 @@ class _Run:
     device: torch.device
     classifier: bool
     classes: np.ndarray | None
-    data: tuple  # X, y, the net's dataset of them, and whether the array path applies
+    X: object
+    y: object
+    dataset: Dataset  # the net's dataset of X and y
+    array_path: bool  # in-memory arrays, batched by index (:class:`_ArrayBatches`)
     valid: object = None
     n_valid: int = 0
     baseline_score: float | None = None
@@ -555,17 +558,16 @@ class _Run:
             train_pass = _ArrayBatches(as_tensor(X), None if y is None else as_tensor(y),
                                        train_idx, loader, pin=dev.type == "cuda")
         return cls(rt_net, train_pass, bs, batches, dev, classifier, classes,
-                   (X, y, dataset, array_path))
+                   X, y, dataset, array_path)
 
     def score_on(self, valid_idx):
         """The held-out samples scored at each evaluation, and the class prior's scores."""
-        X, y, dataset, array_path = self.data
-        self.valid = _valid_batches(self.net, dataset, X, y, valid_idx, array_path,
-                                    self.device)
+        self.valid = _valid_batches(self.net, self.dataset, self.X, self.y, valid_idx,
+                                    self.array_path, self.device)
         self.n_valid = len(valid_idx)
         if self.classifier:
-            self.baseline_score, self.baseline_loss = _prior_scores(self.net, self.valid, y,
-                                                                    valid_idx)
+            self.baseline_score, self.baseline_loss = _prior_scores(self.net, self.valid,
+                                                                    self.y, valid_idx)
 
     def batches(self):
         """Passes over the training split, without end (``on_epoch_begin`` before each,
