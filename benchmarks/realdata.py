@@ -14,7 +14,7 @@ the ``realdata`` markers in ``docs/benchmarks.md``, the figure
     .venv/bin/python benchmarks/realdata.py --quick         # smoke run, a few minutes
     .venv/bin/python benchmarks/realdata.py --group small   # the small-tables group
 
-``--group small`` runs the small-tables group of issue 14 alone (14 tables under
+``--group small`` runs the small-tables group of issue 14 alone (15 tables under
 1,000 rows, each with ``train_split=None`` and with skorch's default split; its
 own cache, raw results ``docs/benchmarks_realdata_small.json`` and block between
 the ``realdata-small`` markers, written by ``realdata_small.py``); its oracle

