@@ -411,7 +411,9 @@ def run_one(name, seed, run_id, epochs=None, params=None, constants=None, group=
     """One run in a worker: ``(name, seed, run_id, record)``; errors are recorded.
 
     ``constants`` overrides module constants of ``autoclr._detect`` in this
-    worker (``--detector-constants``), for a study of a detector rule.
+    worker (``--detector-constants``), for a study of a detector rule. In the
+    small group an AutoCLR run also times one plain fit of the same net and
+    epochs at lr=0.01 (``plain_wall``), for its cost column.
     """
     torch.set_num_threads(1)
     if constants:
@@ -426,6 +428,9 @@ def run_one(name, seed, run_id, epochs=None, params=None, constants=None, group=
     try:
         if run_id.startswith("autoclr"):
             rec = run_autoclr(problem, seed, params)
+            if group == "small":
+                # the cost's denominator, timed in the same worker right after AutoCLR
+                rec["plain_wall"] = run_fixed(problem, seed)["wall"]
         elif run_id.startswith("grid:"):
             lr = [g for g in grid_lrs(problem) if _grid_id(g) == run_id][0]
             rec = run_fixed(problem, seed, lr=lr)
