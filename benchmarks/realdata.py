@@ -12,6 +12,14 @@ the ``realdata`` markers in ``docs/benchmarks.md``, the figure
     .venv/bin/python benchmarks/realdata.py --variant plateau \\
         --detector-constants '{"TOP_POSITION": 0}'
     .venv/bin/python benchmarks/realdata.py --quick         # smoke run, a few minutes
+    .venv/bin/python benchmarks/realdata.py --group small   # the small-tables group
+
+``--group small`` runs the small-tables group of issue 14 alone (15 tables under
+1,000 rows, each with ``train_split=None`` and with skorch's default split; its
+own cache, raw results ``docs/benchmarks_realdata_small.json`` and block between
+the ``realdata-small`` markers, written by ``realdata_small.py``); its oracle
+``grid_test`` is the LR with the best seed-mean test score, where the 21
+problems keep the best LR of each seed.
 
 Contenders (``CONTENDERS``):
 
@@ -62,7 +70,7 @@ from skorch.callbacks import Callback
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from machine import machine_info  # noqa: E402
-from realdata_problems import describe, get_problems  # noqa: E402
+from realdata_problems import PROTOCOLS, describe, get_problems  # noqa: E402
 
 from autoclr import AutoCLR  # noqa: E402
 
@@ -72,6 +80,9 @@ PEERS_FILE = "realdata_peers.json"
 RAW_FILE = "benchmarks_realdata.json"
 CURVES_FILE = "realdata_range_tests.json"
 FIGURE = "realdata_ranks.png"
+#: the small-tables group keeps its own files (the 21 problems' cache stays as it is)
+SMALL_FILES = dict(peers="realdata_small_peers.json", raw="benchmarks_realdata_small.json",
+                   curves="realdata_small_range_tests.json")
 #: bump when a peer's protocol changes: old cache entries are then ignored
 PEERS_VERSION = 1
 
@@ -100,6 +111,7 @@ ORACLE_SHARE = 0.9
 MAX_SPREAD = 2.0
 MAX_COST = 0.25
 QUICK_PROBLEMS = ["wine", "mortgage_denial", "diabetes"]
+QUICK_SMALL = ["wine", "diabetes"]
 QUICK_EPOCHS = 12
 ABOUT = {
     "autoclr": "`AutoCLR(net, random_state=seed)`, default options (range test included "
@@ -154,7 +166,9 @@ def _ipe(net, data):
 
 
 def _valid_score(net, classifier):
-    """Last epoch's validation accuracy, or minus the validation loss."""
+    """Last epoch's validation accuracy, or minus the validation loss (None without a split)."""
+    if net.train_split is None:
+        return None
     value = net.history[-1, "valid_acc"] if classifier else -net.history[-1, "valid_loss"]
     return float(value) if np.isfinite(value) else -math.inf
 
@@ -393,11 +407,13 @@ def peer_runs(problem):
     return runs, alias
 
 
-def run_one(name, seed, run_id, epochs=None, params=None, constants=None):
+def run_one(name, seed, run_id, epochs=None, params=None, constants=None, group="main"):
     """One run in a worker: ``(name, seed, run_id, record)``; errors are recorded.
 
     ``constants`` overrides module constants of ``autoclr._detect`` in this
-    worker (``--detector-constants``), for a study of a detector rule.
+    worker (``--detector-constants``), for a study of a detector rule. In the
+    small group an AutoCLR run also times one plain fit of the same net and
+    epochs at lr=0.01 (``plain_wall``), for its cost column.
     """
     torch.set_num_threads(1)
     if constants:
@@ -407,11 +423,14 @@ def run_one(name, seed, run_id, epochs=None, params=None, constants=None):
             if not hasattr(detect, key):
                 raise SystemExit(f"--detector-constants: autoclr._detect has no {key}")
             setattr(detect, key, value)
-    problem = get_problems([name], max_epochs=epochs)[0]
+    problem = get_problems([name], max_epochs=epochs, group=group)[0]
     t = time.perf_counter()
     try:
         if run_id.startswith("autoclr"):
             rec = run_autoclr(problem, seed, params)
+            if group == "small":
+                # the cost's denominator, timed in the same worker right after AutoCLR
+                rec["plain_wall"] = run_fixed(problem, seed)["wall"]
         elif run_id.startswith("grid:"):
             lr = [g for g in grid_lrs(problem) if _grid_id(g) == run_id][0]
             rec = run_fixed(problem, seed, lr=lr)
@@ -474,8 +493,28 @@ def _write_json(path, obj, indent=None):
 
 
 # ------------------------------------------------------------------ assembly
-def assemble(problem, seed, runs, autoclr):
-    """The contenders' records of one problem and seed, from runs by id."""
+def seed_mean_oracle(problem, seeds, runs):
+    """The grid's run id with the best mean test score over ``seeds`` (None if all failed).
+
+    A run id with a failed seed has no mean and is never chosen.
+    """
+    means = {}
+    for lr in grid_lrs(problem):
+        rid = _grid_id(lr)
+        scores = [runs[(problem.name, seed, rid)].get("score") for seed in seeds]
+        if all(sc is not None for sc in scores):
+            means[rid] = float(np.mean(scores))
+    return max(means, key=means.get) if means else None
+
+
+def assemble(problem, seed, runs, autoclr, oracle_run=None):
+    """The contenders' records of one problem and seed, from runs by id.
+
+    ``grid_test`` is the seed's best grid run on test, or the grid run
+    ``oracle_run`` when it is given (the small-tables group's seed-mean
+    oracle). A net with ``train_split=None`` has no ``grid_valid``: there is
+    no validation score to choose on.
+    """
     _, alias = peer_runs(problem)
     out = {c: rec for c, rec in autoclr.items()}
     grid = [runs[_grid_id(lr)] for lr in grid_lrs(problem)]
@@ -486,12 +525,14 @@ def assemble(problem, seed, runs, autoclr):
         # a diverged run's validation score is stored as null (JSON has no -inf)
         by_valid = max(ok, key=lambda g: -math.inf if g.get("valid_score") is None
                        else g["valid_score"])
-        by_test = max(ok, key=lambda g: g["score"])
+        by_test = max(ok, key=lambda g: g["score"]) if oracle_run is None else runs[oracle_run]
         out["grid_valid"] = dict(by_valid, **cost)
         out["grid_test"] = dict(by_test, **cost)
     else:
         out["grid_valid"] = out["grid_test"] = dict(score=None, error=grid[0].get("error"),
                                                     **cost)
+    if problem.protocol == "none":
+        del out["grid_valid"]
     for name, run_id in alias.items():
         out[name] = runs[run_id]
     return out
@@ -894,14 +935,15 @@ def _mean_key(results, contender, problem, key):
     return float(np.mean(values)) if values else None
 
 
-def write_doc(path, block):
+def write_doc(path, block, marks=(MARK_BEGIN, MARK_END), heading="Real data (20+ problems)"):
     """Replace the block between the markers (or append a new section)."""
+    begin, end = marks
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if MARK_BEGIN in text and MARK_END in text:
-        head, rest = text.split(MARK_BEGIN, 1)
-        text = head + block + rest.split(MARK_END, 1)[1]
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
     else:
-        text = text.rstrip() + "\n\n## Real data (20+ problems)\n\n" + block + "\n"
+        text = text.rstrip() + f"\n\n## {heading}\n\n" + block + "\n"
     path.write_text(text)
 
 
@@ -917,7 +959,12 @@ def _contender_name(args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--problems", default=None, help="comma-separated names")
+    parser.add_argument("--group", choices=["main", "small"], default="main",
+                        help="main: the 21 problems; small: the small-tables group (each "
+                             "table under both protocols; own cache, raw file and block)")
+    parser.add_argument("--problems", default=None,
+                        help="comma-separated names (in the small group, a name without "
+                             "@none / @valid means both protocols)")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (5)")
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke run: {', '.join(QUICK_PROBLEMS)}, 2 seeds, "
@@ -942,15 +989,28 @@ def main(argv=None):
     quick = args.quick
     outdir = ROOT / "benchmarks" / "results-quick" if quick else ROOT / "docs"
     resdir = ROOT / "benchmarks" / "results-quick" if quick else RESULTS
-    raw_path, peers_path = outdir / RAW_FILE, resdir / PEERS_FILE
-    curves_path = resdir / CURVES_FILE
+    files = (dict(raw=RAW_FILE, peers=PEERS_FILE, curves=CURVES_FILE) if args.group == "main"
+             else SMALL_FILES)
+    raw_path, peers_path = outdir / files["raw"], resdir / files["peers"]
+    curves_path = resdir / files["curves"]
     raw = _load_json(raw_path, {"meta": {}, "problems": {}, "results": {}})
     if not args.report_only:
         run(args, raw, peers_path, curves_path)
         _write_json(raw_path, raw)
     note = f"`{curves_path.relative_to(ROOT)}`"
-    block, s = report(raw, note, outdir / FIGURE)
     doc = outdir / "benchmarks.md"
+    if args.group == "small":
+        import realdata_small
+
+        block, targets_by_protocol = realdata_small.report(raw, note)
+        write_doc(doc, block, marks=(realdata_small.MARK_BEGIN, realdata_small.MARK_END),
+                  heading="Small tables (under 1,000 rows)")
+        for protocol, found in targets_by_protocol.items():
+            for name, ok, detail in found:
+                print(f"[{'pass' if ok else 'FAIL'}] {protocol}: {name}: {detail}")
+        print(f"wrote {doc}, {raw_path}")
+        return 0
+    block, s = report(raw, note, outdir / FIGURE)
     write_doc(doc, block)
     for name, ok, detail in s["targets"]:
         print(f"[{'pass' if ok else 'FAIL'}] {name}: {detail}")
@@ -963,8 +1023,14 @@ def main(argv=None):
 def run(args, raw, peers_path, curves_path):
     """Run what is asked, fill ``raw`` in place, update the peers' cache and curves."""
     quick = args.quick
-    names = args.problems.split(",") if args.problems else (QUICK_PROBLEMS if quick else None)
-    problems = get_problems(names, max_epochs=QUICK_EPOCHS if quick else None)
+    group = args.group
+    names = args.problems.split(",") if args.problems else None
+    if quick and not names:
+        names = QUICK_PROBLEMS if group == "main" else QUICK_SMALL
+    if group == "small" and names:
+        names = [n for name in names for n in (
+            [name] if "@" in name else [f"{name}@{protocol}" for protocol in PROTOCOLS])]
+    problems = get_problems(names, max_epochs=QUICK_EPOCHS if quick else None, group=group)
     seeds = list(range(args.seeds or (2 if quick else 5)))
     auto_name = _contender_name(args)
     params = json.loads(args.autoclr_params) if args.autoclr_params else None
@@ -1021,7 +1087,7 @@ def run(args, raw, peers_path, curves_path):
         [here] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 
     jobs = Parallel(n_jobs=args.jobs, return_as="generator_unordered")(
-        delayed(run_one)(p.name, seed, run_id, p.max_epochs, params, constants)
+        delayed(run_one)(p.name, seed, run_id, p.max_epochs, params, constants, group)
         for p, seed, run_id in tasks)
     for done, (name, seed, run_id, rec) in enumerate(jobs, 1):
         score = rec.get("score")
@@ -1044,16 +1110,26 @@ def run(args, raw, peers_path, curves_path):
     if curves:
         _write_json(curves_path, curves)
     results = raw["results"]
+    if not names:
+        # a run over the whole group drops the results of problems no longer in it
+        current = {p.name for p in problems}
+        raw["problems"] = {k: v for k, v in raw["problems"].items() if k in current}
+        for c in results:
+            results[c] = {k: v for k, v in results[c].items() if k in current}
     for p in problems:
         raw["problems"][p.name] = dict(describe(p), source=p.source, what=p.what,
                                        optimizer=p.optimizer, batch_size=p.batch_size,
                                        max_epochs=p.max_epochs)
+        if group == "small":
+            raw["problems"][p.name].update(protocol=p.protocol, hidden=p.module_params["hidden"])
+        # the small group's oracle: the grid LR with the best mean test score over the seeds
+        oracle_run = seed_mean_oracle(p, seeds, runs) if group == "small" else None
         for seed in seeds:
             prun = {rid: runs[(p.name, seed, rid)] for rid in peer_runs(p)[0]}
             autoclr = {}
             if (p.name, seed) in auto_recs:
                 autoclr[auto_name] = auto_recs[(p.name, seed)]
-            for c, rec in assemble(p, seed, prun, autoclr).items():
+            for c, rec in assemble(p, seed, prun, autoclr, oracle_run).items():
                 results.setdefault(c, {}).setdefault(p.name, {})[str(seed)] = rec
     kind = "autoclr_only" if only == {"autoclr"} else "full" if only is None else "partial"
     if args.problems or args.seeds or auto_name != "autoclr":

