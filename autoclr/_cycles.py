@@ -531,7 +531,7 @@ class CycleEnd(Callback):
 
     def on_train_begin(self, net, **kwargs):
         self.stop_reason_ = self.explanation_ = None
-        self.keeper_ = keeper(self.weights_, self.lower_is_better_)
+        self.keeper_ = keeper(self.weights_, self.lower_is_better_, self.tol_)
         self.kept_ = ("last", None)
 
     def on_train_end(self, net, X=None, y=None, **kwargs):

@@ -35,13 +35,15 @@ class _Last:
 
 
 class _Best:
-    """The weights of the cycle end with the best score, restored at the end."""
+    """The weights of the cycle end with the best score, restored at the end, when it
+    beats the last cycle end's by more than ``tol`` (relative); else the last."""
 
-    def __init__(self, lower_is_better):
-        self.lower_is_better = lower_is_better
-        self.score = self.cycle = self.state = None
+    def __init__(self, lower_is_better, tol=0.0):
+        self.lower_is_better, self.tol = lower_is_better, tol
+        self.score = self.cycle = self.state = self.last = None
 
     def offer(self, net, score, cycle):
+        self.last = (score, cycle)
         better = self.score is None or (
             score < self.score if self.lower_is_better else score > self.score)
         if better:
@@ -49,8 +51,16 @@ class _Best:
             self.state = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
 
     def finish(self, net, X, y):
-        if self.state is None:
-            return "last", None
+        if self.state is None or self.cycle == self.last[1]:
+            return ("last", None) if self.state is None else (
+                f"best: the end of cycle {self.cycle}, the last ({self.score:.4g})",
+                self.cycle)
+        gain = (self.last[0] - self.score) if self.lower_is_better else (
+            self.score - self.last[0])
+        if gain <= self.tol * (abs(self.last[0]) or 1.0):  # within noise of the last
+            return (f"best: the last cycle end (cycle {self.last[1]}, {self.last[0]:.4g}); "
+                    f"cycle {self.cycle}'s {self.score:.4g} is not better by more than "
+                    f"cycle_tol={self.tol:g}"), self.last[1]
         net.module_.load_state_dict(self.state)
         return f"best: the end of cycle {self.cycle} ({self.score:.4g})", self.cycle
 
@@ -91,10 +101,15 @@ def _recompute_batchnorm(net, X, y):
     update_bn(inputs, net.module_, device=device)
 
 
-def keeper(kind, lower_is_better):
-    """The keeper of ``cycle_weights=kind``: ``offer`` at each cycle end, ``finish`` at the end."""
+def keeper(kind, lower_is_better, tol=0.0):
+    """The keeper of ``cycle_weights=kind``: ``offer`` at each cycle end, ``finish`` at the end.
+
+    ``"best"`` keeps an earlier cycle end only when its score beats the last one's by
+    more than ``tol`` (relative): the last cycle end is the most trained, at the
+    smallest amplitude, and a small validation split is a noisy judge.
+    """
     if kind == "best":
-        return _Best(lower_is_better)
+        return _Best(lower_is_better, tol)
     if kind == "average":
         return _Average()
     return _Last()
