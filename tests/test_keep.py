@@ -102,3 +102,33 @@ def test_an_unknown_choice_is_refused_before_training(small_digits, make_net):
     with pytest.raises(ValueError, match=r"cycle_weights must be one of \('last', 'best', "
                                          r"'average'\), got 'bset'\. Did you mean 'best'\?"):
         AutoCLR(make_net(), cycle_weights="bset").fit(X, y)
+
+
+def _net_at(value):
+    from types import SimpleNamespace
+
+    module = nn.Linear(1, 1)
+    with torch.no_grad():
+        module.weight.fill_(value)
+    return SimpleNamespace(module_=module)
+
+
+@pytest.mark.parametrize("scores, tol, kept, weight", [
+    ((1.0, 0.5, 0.52), 0.01, 2, 2.0),    # cycle 2 better than the last by 4 %: restored
+    ((1.0, 0.5, 0.502), 0.01, 3, 3.0),   # by 0.4 %, within cycle_tol: the last stays
+    ((1.0, 0.5, 0.502), 0.0, 2, 2.0),    # tol 0: any improvement counts
+    ((1.0, 0.6, 0.5), 0.01, 3, 3.0),     # the last is the best
+])
+def test_best_keeps_an_earlier_cycle_end_only_beyond_the_tolerance(scores, tol, kept, weight):
+    from autoclr._keep import keeper
+
+    keep = keeper("best", lower_is_better=True, tol=tol)
+    net = _net_at(0.0)
+    for cycle, score in enumerate(scores, 1):
+        with torch.no_grad():
+            net.module_.weight.fill_(float(cycle))
+        keep.offer(net, score, cycle)
+    text, cycle = keep.finish(net, None, None)
+    assert cycle == kept
+    assert float(net.module_.weight) == weight
+    assert text.startswith("best:")
