@@ -37,6 +37,7 @@ callbacks make every way of stopping honour that:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from skorch.callbacks import Callback, LRScheduler
@@ -508,6 +509,7 @@ class CycleEnd(Callback):
         self.auto_, self.tol_, self.cycle_iter_ = self.auto, self.tol, self.cycle_iter
         self.weights_, self.kept_ = self.weights, ("last", None)
         self.keeper_ = keeper(self.weights_, self.lower_is_better_)
+        self.schedule_iter_ = math.inf  # the plan's whole cycles: set by begin
         self.scores_, self.cycle_ends_ = [], []
         self.origin_ = self.cycles_before_ = 0
         self.stop_reason_ = self.explanation_ = None
@@ -526,7 +528,7 @@ class CycleEnd(Callback):
             self.scores_, self.cycle_ends_ = [], []
         self.monitor_, self.lower_is_better_ = monitor, monitor.endswith("loss")
         self.cycle_iter_, self.auto_, self.tol_ = plan.cycle_iter, plan.stop == "auto", tol
-        self.weights_ = weights
+        self.weights_, self.schedule_iter_ = weights, plan.schedule_iter
         return self.cycles_before_
 
     def on_train_begin(self, net, **kwargs):
@@ -536,10 +538,10 @@ class CycleEnd(Callback):
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         # the fit's last epoch stands for its last cycle end when that cycle ended
-        # inside it (its remaining iterations trained at base_lr)
+        # inside it (its remaining iterations trained at base_lr); not after Ctrl-C
         done = trained_iterations(net) - self.origin_
-        if (self.weights_ != "last" and done > 0 and done % self.cycle_iter_
-                and done >= self.cycle_iter_ and self.stop_reason_ is None):
+        if (self.weights_ != "last" and done % self.cycle_iter_ and self.stop_reason_ is None
+                and done >= self.schedule_iter_ >= self.cycle_iter_):
             self.keeper_.offer(net, float(net.history[-1, self.monitor_]),
                                self.n_cycles(net))
         self.kept_ = self.keeper_.finish(net, X, y)

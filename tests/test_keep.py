@@ -132,3 +132,17 @@ def test_best_keeps_an_earlier_cycle_end_only_beyond_the_tolerance(scores, tol, 
     assert cycle == kept
     assert float(net.module_.weight) == weight
     assert text.startswith("best:")
+
+
+def test_a_cycle_that_ends_inside_the_last_epoch_is_a_candidate(small_digits, make_net):
+    """400 training rows in batches of 64 (7 an epoch), 3 epochs: one cycle of 20
+    iterations, ending inside the third epoch (its last iteration at base_lr). No epoch
+    end is a cycle end; the fit's end stands for it."""
+    X, y = small_digits
+    auto = AutoCLR(make_net(max_epochs=3), cycle_weights="best", random_state=0)
+    with pytest.warns(UserWarning, match="leaves room for 1 cycle"):
+        auto.fit(X, y)
+    report = auto.cycle_report_
+    assert auto.cycle_plan_.cycle_iter == 20 and report.n_iter == 21
+    assert report.scores == () and report.kept_cycle == 1
+    assert report.weights.startswith("best: the end of cycle 1, the last")
