@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-__all__ = ["is_multi_input", "n_samples", "train_batches", "batches_per_pass",
+__all__ = ["is_multi_input", "n_samples", "train_dataset", "train_batches", "batches_per_pass",
            "iterations_per_epoch"]
 
 def is_multi_input(X) -> bool:
@@ -46,6 +46,15 @@ def n_samples(a):
         return None
 
 
+def train_dataset(net, X, y):
+    """The dataset a fit of ``net`` trains on: the net's dataset of ``X``, ``y``, less
+    what its own ``train_split`` holds out."""
+    dataset = net.get_dataset(X, y)
+    if net.train_split is not None:
+        dataset, _ = net.train_split(dataset, y)
+    return dataset
+
+
 def train_batches(net, X, y):
     """Samples and batches per epoch of a fit of ``net`` on ``X``, ``y``.
 
@@ -55,9 +64,7 @@ def train_batches(net, X, y):
     batch size for an iterator without a length. Building the dataset, splitting
     it and building the iterator read the net, never change it.
     """
-    dataset = net.get_dataset(X, y)
-    if net.train_split is not None:
-        dataset, _ = net.train_split(dataset, y)
+    dataset = train_dataset(net, X, y)
     return len(dataset), batches_per_pass(net.get_iterator(dataset, training=True),
                                           len(dataset), net.batch_size)
 

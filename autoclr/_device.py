@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["resolve_device", "mps_available", "to_device", "as_tensor"]
+__all__ = ["resolve_device", "mps_available", "module_device", "to_device", "as_tensor"]
 
 def resolve_device(device, net=None):
     """``"auto"`` -> ``"cuda"`` when available, else ``"mps"`` (Apple's GPUs) when
@@ -27,6 +27,13 @@ def resolve_device(device, net=None):
 def mps_available():
     mps = getattr(torch.backends, "mps", None)
     return mps is not None and mps.is_available()
+
+
+def module_device(net):
+    """Where the initialised net's parameters live (``net.device`` is None under accelerate)."""
+    for p in net.module_.parameters():
+        return p.device
+    return torch.device(net.device or "cpu")
 
 
 def to_device(x, device):

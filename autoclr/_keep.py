@@ -21,6 +21,9 @@ from __future__ import annotations
 import torch
 from torch.optim.swa_utils import AveragedModel, update_bn
 
+from ._data import train_dataset
+from ._device import module_device
+
 __all__ = ["keeper"]
 
 
@@ -93,12 +96,8 @@ class _Average:
 
 def _recompute_batchnorm(net, X, y):
     """``swa_utils.update_bn`` over one pass of the net's training batches."""
-    dataset = net.get_dataset(X, y)
-    if net.train_split is not None:
-        dataset, _ = net.train_split(dataset, y)
-    device = next(net.module_.parameters()).device
-    inputs = (Xi for Xi, _ in net.get_iterator(dataset, training=True))
-    update_bn(inputs, net.module_, device=device)
+    batches = net.get_iterator(train_dataset(net, X, y), training=True)
+    update_bn((Xi for Xi, _ in batches), net.module_, device=module_device(net))
 
 
 def keeper(kind, lower_is_better, tol=0.0):

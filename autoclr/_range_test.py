@@ -52,7 +52,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from ._data import batches_per_pass, iterations_per_epoch, n_samples
 from ._detect import Bounds, BoundsWarning, read_bounds
-from ._device import as_tensor, resolve_device, to_device
+from ._device import as_tensor, module_device, resolve_device, to_device
 from ._distributed import broadcast_object
 from ._groups import set_lrs
 from ._progress import progress_bar
@@ -286,13 +286,6 @@ def _reports(callback):
     callback = callback[1] if isinstance(callback, tuple) else callback
     kind = callback if isinstance(callback, type) else type(callback)
     return issubclass(kind, REPORTING)
-
-
-def _module_device(net):
-    """Where the net's parameters live (``net.device`` is None under accelerate)."""
-    for p in net.module_.parameters():
-        return p.device
-    return torch.device(net.device or "cpu")
 
 
 def _valid_batches(net, dataset, X, y, idx, array_path, device):
@@ -546,7 +539,7 @@ class _Run:
             # as skorch's fit does: callbacks may size the module from the data
             # (``net.set_params(module__n_features=X.shape[1])``, skorch's FAQ idiom)
             rt_net.notify("on_train_begin", X=X, y=y)
-        dev = _module_device(rt_net)
+        dev = module_device(rt_net)
         array_path = not isinstance(X, Dataset) and _array_path(rt_net, X, y)
         dataset = rt_net.get_dataset(X, y)
         loader = rt_net.get_iterator(Subset(dataset, train_idx), training=True)
