@@ -23,7 +23,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 __all__ = ["Bounds", "BoundsWarning", "CurveError", "detect_bounds", "read_bounds", "DETECTORS",
-           "FALLBACKS"]
+           "FALLBACKS", "length_factor"]
 
 #: fraction of the total rise of the smoothed score that marks the onset
 ONSET_FRACTION = 0.10
@@ -51,6 +51,17 @@ MIN_SCORES = 5
 POINTS_PER_SIGMA = 25
 #: a median absolute deviation times this is a standard deviation (normal noise)
 _MAD_TO_SD = 1.4826
+#: an exponential range test reads lower LRs the slower its ramp: at a given LR the
+#: net has trained about ``lr`` times the iterations per e-fold of the ramp. Over the
+#: benchmark's small tables, ``max_lr`` read by a 400-iteration test is about the
+#: square root of the length ratio below that of a 100-iteration one
+#: (docs/detection.md, "Test length"). Every reading off the curve is scaled by
+#: ``(pace / reference pace) ** LENGTH_EXPONENT``, the pace in iterations per decade
+#: and the reference a test of ``LENGTH_REFERENCE`` iterations over
+#: ``REFERENCE_DECADES`` (the defaults' longest test), or as long as the fit it
+#: serves when the fit is shorter; never above 1
+LENGTH_EXPONENT = 0.5
+LENGTH_REFERENCE, REFERENCE_DECADES = 400, 6.0
 
 
 class BoundsWarning(UserWarning):
@@ -90,6 +101,9 @@ class Bounds:
         ``plateau_lr`` when the score never falls back); with ``"accuracy"``
         the bounds may then be averaged with the validation loss's reading,
         so ``max_lr`` need not lie between the two.
+    length_factor : float
+        The factor (at most 1) the reading was scaled by to the pace of a test
+        as long as the fit (:func:`length_factor`; 1.0 when not scaled).
     fallback : bool
         True when the chosen rule could not read the curve and
         :func:`read_bounds` used a documented fallback; a note says so.
@@ -116,6 +130,7 @@ class Bounds:
     plateau_lr: float | None = None
     peak_lr: float | None = None
     fall_lr: float | None = None
+    length_factor: float = 1.0
     fallback: bool = False
     notes: tuple = ()
     smoothed: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
@@ -660,12 +675,12 @@ def read_bounds(result, method: str = "accuracy", net_lr: float | None = None) -
         unknown ``method``.
     """
     try:
-        return detect_bounds(result, method)
+        return _to_length(detect_bounds(result, method), result)
     except CurveError as exc:
         reason = str(exc)
     for fallback in _fallbacks(result, method):
         try:
-            b = detect_bounds(result, fallback)
+            b = _to_length(detect_bounds(result, fallback), result)
         except CurveError as exc:
             reason = f"{reason}; the {fallback} fallback failed too: {exc}"
             continue
@@ -687,6 +702,45 @@ def read_bounds(result, method: str = "accuracy", net_lr: float | None = None) -
                "problem may not be learnable as posed (random labels?); check the "
                "range-test plot.",),
     )
+
+
+def length_factor(result) -> float:
+    """The factor that scales a reading to the pace of a test as long as the fit.
+
+    ``(pace / reference) ** LENGTH_EXPONENT``: ``pace`` is the test's iterations
+    per decade of its exponential ramp (``n_iter / log10(hi / lo)``), the
+    reference ``min(LENGTH_REFERENCE, fit_iter) / REFERENCE_DECADES``. Below 1
+    for a test faster than the reference (it reads too high); never above 1 (a
+    fit shorter than its test, or a test slower than the reference, keeps its
+    reading). 1.0 for a linear ramp, or when ``fit_iter`` (the fit the test
+    serves) is not known.
+    """
+    fit_iter = getattr(result, "fit_iter", None)
+    lr_range = getattr(result, "lr_range", None)
+    if (not fit_iter or not LENGTH_EXPONENT or getattr(result, "ramp", "exp") != "exp"
+            or lr_range is None or not lr_range[1] > lr_range[0] > 0):
+        return 1.0
+    pace = result.n_iter / np.log10(lr_range[1] / lr_range[0])
+    reference = min(LENGTH_REFERENCE, fit_iter) / REFERENCE_DECADES
+    # never up: the higher LRs a faster test reads for a fit shorter than the test
+    # collapsed small digits nets (docs/detection.md, "Test length")
+    return float(min(1.0, (pace / reference) ** LENGTH_EXPONENT))
+
+
+def _to_length(b, result):
+    """A reading scaled down by :func:`length_factor`."""
+    f = length_factor(result)
+    if f == 1.0:
+        return b
+    lo, hi = result.lr_range
+    reference = min(LENGTH_REFERENCE, result.fit_iter)
+    return replace(b, base_lr=float(b.base_lr * f), max_lr=float(b.max_lr * f),
+                   length_factor=f, explanation=(
+                       f"{b.explanation.rstrip('.')}. Both scaled by {f:.2f} to the "
+                       f"reading of a test as long as the fit ({reference} iterations over "
+                       f"{REFERENCE_DECADES:g} decades; this one: {result.n_iter} over "
+                       f"{np.log10(hi / lo):.1f}), since a faster ramp reads higher LRs "
+                       "(docs/detection.md, \"Test length\")."))
 
 
 def _fallbacks(result, method):

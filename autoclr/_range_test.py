@@ -133,6 +133,13 @@ class RangeTestResult:
         Classifiers trained with ``CrossEntropyLoss`` or ``NLLLoss``: the
         validation loss of predicting the class frequencies (their entropy),
         which that net reaches; ``None`` otherwise.
+    fit_iter : int or None
+        Iterations of the fit the test serves (AutoCLR's plan; for
+        :func:`range_test`, ``max_epochs`` epochs of the test's own training
+        split, which at ``valid_size=0.2`` is as large as skorch's default
+        split leaves). The
+        reading is scaled to a test as long as that fit
+        (:func:`~autoclr._detect.length_factor`); ``None``: not scaled.
     timings : dict
         Seconds by phase: ``"setup"`` (cloning, split, initialisation),
         ``"train"`` (the training steps), ``"score"`` (the evaluations) and
@@ -161,6 +168,7 @@ class RangeTestResult:
     valid_losses: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
     baseline_score: float | None = None
     baseline_loss: float | None = None
+    fit_iter: int | None = None
     timings: dict = field(default_factory=dict, repr=False)
     bounds: Bounds | None = field(default=None)
 
@@ -385,11 +393,14 @@ def range_test(
 
 def run_range_test(net, X, y, *, lr_range, ramp, n_iter, n_eval, valid_size,
                    max_valid_samples, divergence_factor, random_state, device, verbose,
-                   fit_params, classes=None, start_time=None) -> RangeTestResult:
+                   fit_params, classes=None, fit_iter=None,
+                   start_time=None) -> RangeTestResult:
     """:func:`range_test` on arguments already checked (as ``AutoCLR.fit`` checks them).
 
     ``classes`` (a classifier's ``classes_``, which ``y`` indexes): checked against
-    the module's outputs at the first evaluation, after a few steps.
+    the module's outputs at the first evaluation, after a few steps. ``fit_iter``:
+    iterations of the fit the test serves (``RangeTestResult.fit_iter``); ``None``:
+    ``net.max_epochs`` epochs of the test's own training split.
     """
     start_time = time.perf_counter() if start_time is None else start_time
     fit_params = dict(fit_params or {})
@@ -403,6 +414,8 @@ def run_range_test(net, X, y, *, lr_range, ramp, n_iter, n_eval, valid_size,
     run = _Run.start(net, X, y, train_idx, seed, device, classifier, classes)
     # the batches the net's training iterator yields (iterator_train__batch_size, ...)
     bs, batches = run.batch_size, run.batches_per_pass
+    if fit_iter is None:  # max_epochs over the test's own training split
+        fit_iter = net.max_epochs * batches
     if n_iter == "auto":
         n_iter = auto_n_iter(len(train_idx), bs, batches=batches)
     n_eval = int(min(max(n_eval, 5), n_iter))
@@ -434,6 +447,7 @@ def run_range_test(net, X, y, *, lr_range, ramp, n_iter, n_eval, valid_size,
         valid_losses=record.valid_losses[keep],
         baseline_score=run.baseline_score,
         baseline_loss=run.baseline_loss,
+        fit_iter=int(fit_iter),
         timings={"setup": loop_start - start_time,
                  "train": end_time - loop_start - record.score_time,
                  "score": record.score_time, "total": end_time - start_time},

@@ -218,7 +218,7 @@ def suggest(net, X, y, *, policy, base_lr, max_lr, step_size, step_size_factor, 
             ramp=ramp, n_iter=range_test_iter, n_eval=N_EVAL, valid_size=valid_size,
             max_valid_samples=MAX_VALID_SAMPLES, divergence_factor=DIVERGENCE_FACTOR,
             random_state=seed, device=device, verbose=verbose, fit_params=fit_params,
-            classes=classes)
+            classes=classes, fit_iter=plan.n_iter)
         base_lr, max_lr = _reconcile(rt.bounds, base_lr, max_lr)
     return Suggestion(base_lr=float(base_lr), max_lr=float(max_lr), plan=plan,
                       range_test=rt, notes=notes)

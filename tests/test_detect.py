@@ -15,7 +15,7 @@ from autoclr import (
     detect_bounds,
     loss_bounds,
 )
-from autoclr._detect import MAX_RATIO, MIN_RATIO, read_bounds
+from autoclr._detect import MAX_RATIO, MIN_RATIO, length_factor, read_bounds
 
 LRS = np.geomspace(1e-6, 1.0, 60)
 
@@ -259,3 +259,55 @@ def test_flat_accuracy_at_the_prior_falls_back_to_the_validation_loss():
     # without the prior's loss the same reading stops where the prior is learned
     unaware = read_bounds(_imbalanced_result(valid_losses, scores, None), "valid_loss")
     assert unaware.max_lr < 1e-2
+
+
+# ------------------------------------------------ the test's length
+def _length_result(n_iter, fit_iter, lr_range=(1e-6, 1.0), ramp="exp"):
+    it_lrs = np.geomspace(*lr_range, n_iter)
+    idx = np.linspace(0, n_iter - 1, 40).astype(int)
+    return RangeTestResult(
+        lrs=it_lrs, losses=loss_curve(it_lrs), eval_iterations=idx, eval_lrs=it_lrs[idx],
+        scores=sigmoid_curve(it_lrs[idx], 1e-4, 1e-2), score_name="accuracy",
+        lr_range=lr_range, ramp=ramp, n_iter=n_iter, n_train=100, n_valid=200,
+        fit_iter=fit_iter)
+
+
+@pytest.mark.parametrize(
+    ("n_iter", "fit_iter", "lr_range", "ramp", "factor"),
+    [
+        (100, 600, (1e-6, 1.0), "exp", 0.5),  # (100 / 400) ** 0.5: the reference is 400
+        (100, 240, (1e-6, 1.0), "exp", (100 / 240) ** 0.5),  # a fit under 400: the fit
+        (128, 10_000, (1e-6, 1.0), "exp", (128 / 400) ** 0.5),
+        (400, 10_000, (1e-6, 1.0), "exp", 1.0),  # as fast as the reference
+        (100, 60, (1e-6, 1.0), "exp", 1.0),  # a fit shorter than its test: never up
+        (1000, 10_000, (1e-6, 1.0), "exp", 1.0),  # a slower test: never up
+        (100, 10_000, (1e-4, 1.0), "exp", (25 / (400 / 6)) ** 0.5),  # per decade: 4 of them
+        (100, 600, (1e-6, 1.0), "linear", 1.0),  # not measured on a linear ramp
+        (100, None, (1e-6, 1.0), "exp", 1.0),  # the fit is not known
+    ],
+)
+def test_length_factor_scales_to_a_test_as_long_as_the_fit(n_iter, fit_iter, lr_range, ramp,
+                                                          factor):
+    assert length_factor(_length_result(n_iter, fit_iter, lr_range, ramp)) == pytest.approx(
+        factor)
+
+
+def test_read_bounds_scales_both_bounds_down_and_says_so():
+    fast, slow = _length_result(100, 600), _length_result(100, None)
+    scaled, unscaled = read_bounds(fast), read_bounds(slow)
+    assert scaled.length_factor == pytest.approx(0.5) and unscaled.length_factor == 1.0
+    assert scaled.max_lr == pytest.approx(0.5 * unscaled.max_lr)
+    assert scaled.base_lr == pytest.approx(0.5 * unscaled.base_lr)  # the ratio is kept
+    assert scaled.plateau_lr == unscaled.plateau_lr  # the curve's own points are as read
+    assert "Both scaled by 0.50" in scaled.explanation
+    assert "400 iterations over 6 decades; this one: 100 over 6.0" in scaled.explanation
+    assert "scaled" not in unscaled.explanation
+
+
+def test_the_nets_own_lr_is_not_scaled():
+    flat = _length_result(100, 600)
+    flat = RangeTestResult(**{**flat.__dict__, "scores": np.full(40, 0.1),
+                              "losses": np.full(100, 2.3)})
+    b = read_bounds(flat, net_lr=0.05)
+    assert b.method == "net_lr" and (b.base_lr, b.max_lr) == (0.05 / 4, 0.05)
+    assert b.length_factor == 1.0

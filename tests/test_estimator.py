@@ -1,6 +1,7 @@
 """The AutoCLR estimator: end to end, scikit-learn contract, the traps of issue 2."""
 
 import pickle
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,7 +13,8 @@ from skorch.callbacks import Callback
 from torch import nn
 
 import autoclr._suggest as suggest_module
-from autoclr import AutoCLR, Bounds, RangeTestResult, Suggestion
+from autoclr import AutoCLR, Bounds, RangeTestResult, Suggestion, range_test
+from autoclr._detect import read_bounds
 from autoclr.models import MLP
 
 
@@ -416,3 +418,20 @@ def test_device_auto_is_cuda_then_mps_then_cpu(small_digits, make_net, monkeypat
     with pytest.raises(ValueError, match=r"device='mps' was asked for but Apple's MPS is "
                                          r"not available"):
         AutoCLR(make_net(), device="mps").fit(X, y)
+
+
+def test_the_reading_is_scaled_to_a_test_as_long_as_the_fit(digits, make_net):
+    X, _, y, _ = digits
+    # 1,000 rows: the range test trains on 800 (13 batches of 64), 16 epochs = 208
+    # iterations; the fit, 36 epochs of 800 rows under skorch's split, is 468 iterations
+    auto = AutoCLR(make_net(max_epochs=36), random_state=0).fit(X[:1000], y[:1000])
+    rt, plan = auto.range_test_, auto.cycle_plan_
+    assert rt.fit_iter == plan.n_iter == 468 and rt.n_iter == 208
+    factor = (208 / 400) ** 0.5
+    assert rt.bounds.length_factor == pytest.approx(factor)
+    assert "Both scaled by 0.72" in auto.suggestion_.__repr__()
+    public = range_test(make_net(max_epochs=36), X[:1000], y[:1000], random_state=0)
+    assert public.fit_iter == 36 * 13  # max_epochs over the test's own training split
+    same = read_bounds(replace(rt, fit_iter=None), "accuracy")
+    assert auto.max_lr_ == pytest.approx(factor * same.max_lr)
+    assert auto.base_lr_ == pytest.approx(factor * same.base_lr)
