@@ -53,8 +53,8 @@ POINTS_PER_SIGMA = 25
 _MAD_TO_SD = 1.4826
 #: an exponential range test reads lower LRs the slower its ramp: at a given LR the
 #: net has trained about ``lr`` times the iterations per e-fold of the ramp. Over the
-#: benchmark's small tables, ``max_lr`` read by a 400-iteration test is about the
-#: square root of the length ratio below that of a 100-iteration one
+#: benchmark's small tables, a 400-iteration test reads ``max_lr`` lower than the
+#: default 95-224-iteration one by about the square root of their length ratio
 #: (docs/detection.md, "Test length"). Every reading off the curve is scaled by
 #: ``(pace / reference pace) ** LENGTH_EXPONENT``, the pace in iterations per decade
 #: and the reference a test of ``LENGTH_REFERENCE`` iterations over
@@ -728,13 +728,16 @@ def length_factor(result) -> float:
 
 
 def _to_length(b, result):
-    """A reading scaled down by :func:`length_factor`."""
+    """A reading scaled down by :func:`length_factor`, both bounds kept inside the
+    tested range (max_lr at least ``MIN_RATIO`` times its low end)."""
     f = length_factor(result)
     if f == 1.0:
         return b
+    lowest = float(result.lrs[0]) if len(result.lrs) else float(result.lr_range[0])
+    f = min(1.0, max(f, MIN_RATIO * lowest / b.max_lr))
     lo, hi = result.lr_range
     reference = min(LENGTH_REFERENCE, result.fit_iter)
-    return replace(b, base_lr=float(b.base_lr * f), max_lr=float(b.max_lr * f),
+    return replace(b, base_lr=max(float(b.base_lr * f), lowest), max_lr=float(b.max_lr * f),
                    length_factor=f, explanation=(
                        f"{b.explanation.rstrip('.')}. Both scaled by {f:.2f} to the "
                        f"reading of a test as long as the fit ({reference} iterations over "

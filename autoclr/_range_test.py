@@ -134,12 +134,11 @@ class RangeTestResult:
         validation loss of predicting the class frequencies (their entropy),
         which that net reaches; ``None`` otherwise.
     fit_iter : int or None
-        Iterations of the fit the test serves (AutoCLR's plan; for
+        Iterations of the fit the test serves: AutoCLR's plan; for
         :func:`range_test`, ``max_epochs`` epochs of the test's own training
-        split, which at ``valid_size=0.2`` is as large as skorch's default
-        split leaves). The
-        reading is scaled to a test as long as that fit
-        (:func:`~autoclr._detect.length_factor`); ``None``: not scaled.
+        split (at ``valid_size=0.2``, as many rows as skorch's default split
+        trains on). The reading is scaled down to that of a test as long as
+        the fit (:func:`~autoclr._detect.length_factor`); ``None``: not scaled.
     timings : dict
         Seconds by phase: ``"setup"`` (cloning, split, initialisation),
         ``"train"`` (the training steps), ``"score"`` (the evaluations) and
@@ -375,7 +374,9 @@ def range_test(
     Returns
     -------
     RangeTestResult
-        Without ``bounds``; call :meth:`RangeTestResult.with_bounds`.
+        Without ``bounds``; call :meth:`RangeTestResult.with_bounds`, which reads
+        them as AutoCLR does, scaled to a fit of ``net.max_epochs`` epochs
+        (``RangeTestResult.fit_iter``).
     """
     start_time = time.perf_counter()
     check_net(net)

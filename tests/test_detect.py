@@ -311,3 +311,15 @@ def test_the_nets_own_lr_is_not_scaled():
     b = read_bounds(flat, net_lr=0.05)
     assert b.method == "net_lr" and (b.base_lr, b.max_lr) == (0.05 / 4, 0.05)
     assert b.length_factor == 1.0
+
+
+def test_scaled_bounds_stay_inside_the_tested_range():
+    # a curve whose top sits just above the range's low end (1e-6): scaled by 0.5 its
+    # base_lr would fall below the range, and max_lr near it
+    result = _length_result(100, 600, lr_range=(1e-6, 1.0))
+    result = RangeTestResult(**{**result.__dict__, "scores": sigmoid_curve(
+        result.eval_lrs, 1.5e-6, 4e-6)})
+    unscaled = read_bounds(RangeTestResult(**{**result.__dict__, "fit_iter": None}))
+    b = read_bounds(result)
+    assert b.base_lr >= 1e-6 and b.max_lr >= 2e-6 and b.base_lr < b.max_lr
+    assert b.length_factor < 1.0 and b.max_lr == pytest.approx(b.length_factor * unscaled.max_lr)
