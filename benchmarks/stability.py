@@ -53,12 +53,14 @@ def _bounds(b, rule, cap):
 
     ``"top"`` is the detector's rule (the middle of the top of the curve);
     ``"plateau"`` is the earlier one (max_lr where the rise slows). base_lr is
-    the onset, kept within [max_lr / cap, max_lr / 2], as the detector does.
+    the onset, kept within [max_lr / cap, max_lr / 2], as the detector does; both
+    scaled by the detection's ``length_factor``, as the detector scales its bounds.
     """
     if b.fallback or b.onset_lr is None:
         return b.base_lr, b.max_lr
-    top = b.plateau_lr if rule == "plateau" else b.max_lr
-    base = min(max(b.onset_lr, top / cap), top / detect.MIN_RATIO)
+    f = b.length_factor  # the onset and plateau as read, scaled as the bounds were
+    top = b.plateau_lr * f if rule == "plateau" else b.max_lr
+    base = min(max(b.onset_lr * f, top / cap), top / detect.MIN_RATIO)
     return base, top
 
 
