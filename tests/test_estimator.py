@@ -429,7 +429,7 @@ def test_the_reading_is_scaled_to_a_test_as_long_as_the_fit(digits, make_net):
     assert rt.fit_iter == plan.n_iter == 468 and rt.n_iter == 208
     factor = (208 / 400) ** 0.5
     assert rt.bounds.length_factor == pytest.approx(factor)
-    assert "Both scaled by 0.72" in auto.suggestion_.__repr__()
+    assert "Both scaled by 0.72" in repr(auto.suggestion_)
     public = range_test(make_net(max_epochs=36), X[:1000], y[:1000], random_state=0)
     assert public.fit_iter == 36 * 13  # max_epochs over the test's own training split
     same = read_bounds(replace(rt, fit_iter=None), "accuracy")
