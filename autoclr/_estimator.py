@@ -143,7 +143,12 @@ class AutoCLR(BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds the range test's split and shuffling, the weight initialisation
         of both phases (which start from the same weights) and the shuffling
-        of the final fit. torch's global RNG state is left as it was.
+        of the final fit. torch's global RNG state is left as it was. One int
+        seed is drawn from it, as scikit-learn estimators draw theirs
+        (``check_random_state(random_state).randint(2**31 - 1)``), so
+        ``range_test(net, X, y, random_state=0)`` runs another split and
+        initialisation than ``AutoCLR(net, random_state=0)``; with that
+        drawn seed it runs the same test.
     verbose : int, default=0
         ``>= 1`` shows the range test's progress (on stderr), prints the
         suggestion block and keeps the net's own per-epoch output; ``0``

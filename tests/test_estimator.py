@@ -435,3 +435,14 @@ def test_the_reading_is_scaled_to_a_test_as_long_as_the_fit(digits, make_net):
     same = read_bounds(replace(rt, fit_iter=None), "accuracy")
     assert auto.max_lr_ == pytest.approx(factor * same.max_lr)
     assert auto.base_lr_ == pytest.approx(factor * same.base_lr)
+
+
+def test_range_test_with_the_drawn_seed_is_autoclrs_test(small_digits, make_net):
+    from sklearn.utils import check_random_state
+
+    X, y = small_digits
+    auto = AutoCLR(make_net(), random_state=0).fit(X, y)
+    seed = int(check_random_state(0).randint(0, 2**31 - 1))  # as the docstring states
+    same = range_test(make_net(), X, y, random_state=seed).with_bounds()
+    np.testing.assert_array_equal(same.scores, auto.range_test_.scores)
+    assert (same.bounds.base_lr, same.bounds.max_lr) == (auto.base_lr_, auto.max_lr_)
