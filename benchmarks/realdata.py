@@ -1001,7 +1001,7 @@ def main(argv=None):
                         help="store AutoCLR's results as autoclr[VARIANT]")
     parser.add_argument("--detector-constants", default=None,
                         help="JSON dict overriding constants of autoclr._detect (NAME) or of "
-                             "another module (MODULE.NAME, e.g. _range_test.MIN_TEST_ITER) "
+                             "another module (MODULE.NAME, e.g. _range_test.MIN_AUTO_ITER) "
                              "in the AutoCLR runs (with --variant), e.g. "
                              "'{\"TOP_POSITION\": 0}'")
     parser.add_argument("--refresh-peers", action="store_true",
