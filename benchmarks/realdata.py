@@ -239,7 +239,7 @@ def run_autoclr(problem, seed, params=None):
                base_lr=auto.base_lr_, max_lr=auto.max_lr_, step_size=auto.step_size_,
                factor=plan.factor, n_cycles=plan.n_cycles, n_epochs=plan.n_epochs,
                warnings=[m[:400] for m in messages])
-    iterations = len(auto.net_.history) * plan.iterations_per_epoch
+    iterations = fit_iter = len(auto.net_.history) * plan.iterations_per_epoch
     if rt is not None:
         b = rt.bounds
         iterations += len(rt.lrs) + _retried_iterations(messages)
@@ -254,6 +254,7 @@ def run_autoclr(problem, seed, params=None):
                         smoothed_lrs=_rounded(b.smoothed_lrs),
                         smoothed=_rounded(b.smoothed)))
     rec["iterations"] = iterations
+    rec["fit_iter"] = fit_iter  # the final fit's alone
     rec["epochs_run"] = len(auto.net_.history)
     return rec
 
