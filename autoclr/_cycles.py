@@ -45,7 +45,7 @@ from torch.optim.lr_scheduler import CyclicLR, OneCycleLR
 
 from ._distributed import broadcast_object
 from ._groups import lr_ratios, net_optimizers, scale_lr
-from ._keep import keeper
+from ._keep import keeper, resolve_weights
 from ._rng import exclusive_rng, seeded
 from ._schedule import (
     MIN_CYCLES,
@@ -471,10 +471,12 @@ class CycleEnd(Callback):
         Cycles trained before ``auto`` may stop.
     cycle_iter : int, default=1
         Iterations of one cycle.
-    weights : {"last", "best", "average"}, default="last"
+    weights : {"auto", "last", "best", "average"}, default="last"
         The weights the net ends with (:mod:`autoclr._keep`): those trained
         last, those of the cycle end with the best ``monitor``, or the average
-        of the cycle ends' weights.
+        of the cycle ends' weights; ``"auto"``: ``"best"`` for a regressor
+        monitored on its validation loss, else ``"last"`` (resolved by
+        :meth:`begin`).
 
     The parameters are the values of a callback used on its own; they are
     never changed. :meth:`begin` sets this fit's values, from the plan,
@@ -528,7 +530,8 @@ class CycleEnd(Callback):
             self.scores_, self.cycle_ends_ = [], []
         self.monitor_, self.lower_is_better_ = monitor, monitor.endswith("loss")
         self.cycle_iter_, self.auto_, self.tol_ = plan.cycle_iter, plan.stop == "auto", tol
-        self.weights_, self.schedule_iter_ = weights, plan.schedule_iter
+        self.weights_ = resolve_weights(net, weights, monitor)
+        self.schedule_iter_ = plan.schedule_iter
         return self.cycles_before_
 
     def on_train_begin(self, net, **kwargs):

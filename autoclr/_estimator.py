@@ -96,12 +96,16 @@ class AutoCLR(BaseEstimator):
     cycle_tol : float, default=0.01
         Relative improvement of ``cycle_monitor`` that earns another cycle
         under ``n_cycles="auto"``.
-    cycle_weights : {"last", "best", "average"}, default="last"
+    cycle_weights : {"auto", "last", "best", "average"}, default="auto"
         The weights the fitted net keeps: those trained last; those of the
         cycle end with the best ``cycle_monitor``, restored at the end; or the
         average of every cycle end's weights (``torch.optim.swa_utils``,
         BatchNorm statistics recomputed). Without a validation split the
-        monitor is the training loss. ``cycle_report_.weights`` says which.
+        monitor is the training loss. ``"auto"``: ``"best"`` for a regressor
+        with a validation split (its validation loss is what its score ranks
+        by), ``"last"`` otherwise (a classifier's cross-entropy also rewards
+        calibration, and later, more confident cycle ends often score higher
+        though their loss is higher). ``cycle_report_.weights`` says which.
     warm_start : bool, default=False
         When fitted, ``fit`` trains ``net_`` further (``n_cycles`` and the
         net's ``max_epochs`` again) at the same bounds and step size, the
@@ -244,7 +248,7 @@ class AutoCLR(BaseEstimator):
         n_cycles=None,
         cycle_monitor="auto",
         cycle_tol=CYCLE_TOL,
-        cycle_weights="last",
+        cycle_weights="auto",
         warm_start=False,
         gamma="auto",
         cycle_momentum=False,

@@ -57,7 +57,7 @@ FACTOR_RANGE = (2, 10)
 #: validation split)
 MONITORS = ("auto", "valid_loss", "valid_acc", "train_loss")
 #: the weights a fit ends with (``cycle_weights``; ``autoclr._keep``)
-CYCLE_WEIGHTS = ("last", "best", "average")
+CYCLE_WEIGHTS = ("auto", "last", "best", "average")
 #: the bound detectors (``autoclr._detect.DETECTORS`` implements one per name)
 DETECTION_METHODS = ("accuracy", "valid_loss", "loss")
 #: fewest samples AutoCLR trains on: the range test holds out a fifth to score

@@ -88,19 +88,62 @@ def test_average_recomputes_batchnorm_statistics(small_digits, make_net):
     assert bn.num_batches_tracked > 0
 
 
-def test_last_is_the_default_and_keeps_the_last_weights(small_digits, make_net):
+def test_last_keeps_the_last_weights(small_digits, make_net):
     X, y = small_digits
     auto, epochs = _fit(make_net, X, y, "last")
     assert auto.cycle_report_.weights == "last" and auto.cycle_report_.kept_cycle is None
     for k, v in auto.net_.module_.state_dict().items():
         assert torch.equal(v, epochs[-1][k])
-    assert AutoCLR(make_net()).get_params()["cycle_weights"] == "last"
+
+
+@pytest.mark.parametrize("kind, split, weights, expected", [
+    ("regressor", True, "auto", "best"),      # judged on the validation loss: its score
+    ("classifier", True, "auto", "last"),     # cross-entropy also rewards calibration
+    ("regressor", False, "auto", "last"),     # train_split=None: the training loss
+    ("classifier", True, "best", "best"),     # any other value as given
+    ("regressor", True, "average", "average"),
+])
+def test_auto_keeps_the_best_cycle_end_of_regressors_with_a_split(make_net, kind, split,
+                                                                   weights, expected):
+    from autoclr._keep import resolve_weights
+    from autoclr._validation import resolve_monitor
+
+    net = make_net(kind) if split else make_net(kind, train_split=None)
+    assert resolve_weights(net, weights, resolve_monitor(net)) == expected
+
+
+def test_auto_is_the_default(make_net):
+    assert AutoCLR(make_net()).get_params()["cycle_weights"] == "auto"
+
+
+def test_auto_on_a_regressor_keeps_the_best_cycle_end(small_digits, make_net):
+    """A regressor with skorch's split that overfits (120 noisy rows, 6 cycles), default
+    cycle_weights: the fitted net holds the weights of the cycle end with the lowest
+    validation loss, an earlier one than the last; a classifier keeps its last."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 8)).astype(np.float32)
+    y = (X[:, 0] + 2.0 * rng.normal(size=120)).astype(np.float32)
+    EpochWeights.seen = []
+    net = make_net("regressor", module__hidden=128, max_epochs=24,
+                   callbacks=[("weights", EpochWeights())])
+    auto = AutoCLR(net, step_size_factor=2, random_state=0).fit(X, y)
+    report = auto.cycle_report_
+    assert len(report.scores) == auto.n_cycles_run_ == 6
+    best = int(np.argmin(report.scores)) + 1
+    assert report.kept_cycle == best < 6
+    assert report.weights.startswith(f"best: the end of cycle {best}")
+    ends = _cycle_end_weights(auto, list(EpochWeights.seen))
+    for k, v in auto.net_.module_.state_dict().items():
+        assert torch.equal(v, ends[best - 1][k])
+    auto, _ = _fit(make_net, *small_digits, "auto")
+    assert auto.cycle_report_.weights == "last" and auto.cycle_report_.kept_cycle is None
 
 
 def test_an_unknown_choice_is_refused_before_training(small_digits, make_net):
     X, y = small_digits
-    with pytest.raises(ValueError, match=r"cycle_weights must be one of \('last', 'best', "
-                                         r"'average'\), got 'bset'\. Did you mean 'best'\?"):
+    with pytest.raises(ValueError, match=r"cycle_weights must be one of \('auto', 'last', "
+                                         r"'best', 'average'\), got 'bset'\. Did you mean "
+                                         r"'best'\?"):
         AutoCLR(make_net(), cycle_weights="bset").fit(X, y)
 
 
