@@ -238,6 +238,7 @@ def run_autoclr(problem, seed, params=None):
     rec = dict(evaluate(auto, data, problem.classifier), wall=wall,
                base_lr=auto.base_lr_, max_lr=auto.max_lr_, step_size=auto.step_size_,
                factor=plan.factor, n_cycles=plan.n_cycles, n_epochs=plan.n_epochs,
+               kept_cycle=auto.cycle_report_.kept_cycle, kept=auto.cycle_report_.weights,
                warnings=[m[:400] for m in messages])
     iterations = fit_iter = len(auto.net_.history) * plan.iterations_per_epoch
     if rt is not None:
