@@ -102,8 +102,8 @@ class AutoCLR(BaseEstimator):
         average of every cycle end's weights (``torch.optim.swa_utils``,
         BatchNorm statistics recomputed). Without a validation split the
         monitor is the training loss. ``"auto"``: ``"best"`` for a regressor
-        with a validation split (its validation loss is what its score ranks
-        by), ``"last"`` otherwise (a classifier's cross-entropy also rewards
+        (``NeuralNetRegressor`` or a subclass) with a validation split (its
+        validation loss is what its score ranks by), ``"last"`` otherwise (a classifier's cross-entropy also rewards
         calibration, and later, more confident cycle ends often score higher
         though their loss is higher). ``cycle_report_.weights`` says which.
     warm_start : bool, default=False
