@@ -1,10 +1,11 @@
 """One AutoCLR fit of an accelerate net, run by ``tests/test_distributed.py`` under torchrun.
 
-``torchrun --nproc_per_node 2 tests/ddp_fit.py OUT_DIR [split|shard]`` trains the
-same small MLP on the same digits in two processes (DDP on CPU, gloo); each process
+``torchrun --nproc_per_node 2 tests/ddp_fit.py OUT_DIR [split|shard] [WEIGHTS]`` trains
+the same small MLP on the same digits in two processes (DDP on CPU, gloo); each process
 writes what it used and what it ended with to ``OUT_DIR/rank<k>.json``. ``split``:
 ``batch_size`` is the global batch, split across the processes; ``shard``
 (accelerate's default): each process draws batches of ``batch_size`` from its share.
+``WEIGHTS``: ``cycle_weights`` (default ``"auto"``, the last weights of a classifier).
 """
 
 import hashlib
@@ -42,7 +43,7 @@ def checksum(module):
     return digest.hexdigest(), total
 
 
-def main(out_dir, batches="split"):
+def main(out_dir, batches="split", weights="auto"):
     torch.set_num_threads(1)
     X, y = load_digits(return_X_y=True)
     X, y = (X[:600] / 16).astype(np.float32), y[:600]
@@ -58,7 +59,7 @@ def main(out_dir, batches="split"):
         warnings.simplefilter("ignore")
         # a seed of its own in each process (as random_state=None draws): the range
         # test must still split and shuffle as the main process does
-        auto = AutoCLR(net, n_cycles="auto", range_test_iter=80,
+        auto = AutoCLR(net, n_cycles="auto", range_test_iter=80, cycle_weights=weights,
                        random_state=accelerator.process_index).fit(X, y)
     digest, total = checksum(auto.net_.module_)
     record = {
@@ -70,6 +71,7 @@ def main(out_dir, batches="split"):
         "trained_batches": [sum("train_loss" in b for b in row["batches"])
                             for row in auto.net_.history],
         "scores": list(auto.cycle_report_.scores),
+        "weights": auto.cycle_report_.weights,
         "range_test_losses": auto.range_test_.losses.tolist(),
         "sha256": digest, "param_sum": total,
     }

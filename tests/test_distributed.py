@@ -73,13 +73,13 @@ def test_a_net_with_the_mixin_clones_and_pickles():
         assert copy.get_params()["net__module"] is MLP
 
 
-def _torchrun(out_dir, batches="split", timeout=120):
+def _torchrun(out_dir, batches="split", weights="auto", timeout=120):
     """``torchrun --nproc_per_node 2 ddp_fit.py OUT`` on this autoclr; its output on failure."""
     env = dict(os.environ, OMP_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join(filter(None, [
                    str(Path(autoclr.__file__).parents[1]), os.environ.get("PYTHONPATH")])))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           "--nproc_per_node", "2", str(SCRIPT), str(out_dir), batches]
+           "--nproc_per_node", "2", str(SCRIPT), str(out_dir), batches, weights]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     try:
@@ -93,14 +93,17 @@ def _torchrun(out_dir, batches="split", timeout=120):
     return [json.loads((out_dir / f"rank{r}.json").read_text()) for r in (0, 1)]
 
 
-@pytest.mark.parametrize("batches, per_epoch", [("split", 15), ("shard", 8)])
-def test_two_processes_agree_on_bounds_plan_stops_and_weights(tmp_path, batches, per_epoch):
+@pytest.mark.parametrize("batches, per_epoch, weights", [("split", 15, "auto"),
+                                                         ("shard", 8, "best")])
+def test_two_processes_agree_on_bounds_plan_stops_and_weights(tmp_path, batches, per_epoch,
+                                                              weights):
     """480 training rows in batches of 32: 15 an epoch split across the processes,
-    or ceil(15 / 2) = 8 in each process's own share (accelerate's default)."""
+    or ceil(15 / 2) = 8 in each process's own share (accelerate's default). With
+    ``cycle_weights="best"`` both restore the cycle end rank 0's scores chose."""
     _require("accelerate")
     if not (torch.distributed.is_available() and torch.distributed.is_gloo_available()):
         pytest.skip("torch.distributed with gloo is not available")
-    rank0, rank1 = _torchrun(tmp_path, batches)
+    rank0, rank1 = _torchrun(tmp_path, batches, weights)
     for rank in (rank0, rank1):  # the plan counts the batches each process runs
         assert rank["iterations_per_epoch"] == per_epoch
         assert rank["trained_batches"] == [per_epoch] * len(rank["trained_batches"])
@@ -112,6 +115,7 @@ def test_two_processes_agree_on_bounds_plan_stops_and_weights(tmp_path, batches,
     assert 0 < rank0["base_lr"] < rank0["max_lr"]
     # the cycle ends' scores and stop decisions are rank 0's on both
     assert rank0["scores"] == rank1["scores"] and rank0["report"] == rank1["report"]
+    assert rank0["weights"].startswith("best:" if weights == "best" else "last")
     assert len(rank0["scores"]) >= 2  # at least two cycle ends were decided on
     assert rank0["sha256"] == rank1["sha256"]
     assert rank0["param_sum"] == rank1["param_sum"]
