@@ -103,9 +103,10 @@ class AutoCLR(BaseEstimator):
         BatchNorm statistics recomputed). Without a validation split the
         monitor is the training loss. ``"auto"``: ``"best"`` for a regressor
         (``NeuralNetRegressor`` or a subclass) with a validation split (its
-        validation loss is what its score ranks by), ``"last"`` otherwise (a classifier's cross-entropy also rewards
-        calibration, and later, more confident cycle ends often score higher
-        though their loss is higher). ``cycle_report_.weights`` says which.
+        validation loss is what its score ranks by), ``"last"`` otherwise (a
+        classifier's cross-entropy also rewards calibration, and later, more
+        confident cycle ends often score higher though their loss is higher).
+        ``cycle_report_.weights`` says which.
     warm_start : bool, default=False
         When fitted, ``fit`` trains ``net_`` further (``n_cycles`` and the
         net's ``max_epochs`` again) at the same bounds and step size, the

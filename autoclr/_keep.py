@@ -25,7 +25,7 @@ cycle end is often an early one that scores better on new data. A
 classifier's validation loss (cross-entropy) also rewards calibration: later
 cycle ends, more confident, often have a higher loss and a higher accuracy
 (on the benchmark's small tables the cycle end kept by the loss scored up to
-2.6 pp less). Measured in docs/benchmarks.md ("Which weights the fit keeps").
+2.6 pp less). Measured in docs/benchmarks.md ("The weights kept at cycle ends").
 """
 
 from __future__ import annotations

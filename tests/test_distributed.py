@@ -99,7 +99,7 @@ def test_two_processes_agree_on_bounds_plan_stops_and_weights(tmp_path, batches,
                                                               weights):
     """480 training rows in batches of 32: 15 an epoch split across the processes,
     or ceil(15 / 2) = 8 in each process's own share (accelerate's default). With
-    ``cycle_weights="best"`` both restore the cycle end rank 0's scores chose."""
+    ``cycle_weights="best"`` both keep the cycle end rank 0's scores chose."""
     _require("accelerate")
     if not (torch.distributed.is_available() and torch.distributed.is_gloo_available()):
         pytest.skip("torch.distributed with gloo is not available")
