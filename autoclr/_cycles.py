@@ -486,7 +486,9 @@ class CycleEnd(Callback):
     ----------
     monitor_, lower_is_better_, auto_, tol_, cycle_iter_, weights_
         This fit's values: the parameters after ``initialize``, the plan's
-        after :meth:`begin`.
+        after :meth:`begin` (``weights_`` resolved from ``"auto"``).
+    auto_weights_ : bool
+        ``weights_`` was resolved from ``"auto"``; ``kept_`` then says so.
     kept_ : tuple
         What the fit's keeper of weights said when training ended.
     scores_, cycle_ends_ : list
@@ -510,6 +512,7 @@ class CycleEnd(Callback):
         self.monitor_, self.lower_is_better_ = self.monitor, self.lower_is_better
         self.auto_, self.tol_, self.cycle_iter_ = self.auto, self.tol, self.cycle_iter
         self.weights_, self.kept_ = self.weights, ("last", None)
+        self.auto_weights_ = self.weights == "auto"
         self.keeper_ = keeper(self.weights_, self.lower_is_better_)
         self.schedule_iter_ = math.inf  # the plan's whole cycles: set by begin
         self.scores_, self.cycle_ends_ = [], []
@@ -531,6 +534,7 @@ class CycleEnd(Callback):
         self.monitor_, self.lower_is_better_ = monitor, monitor.endswith("loss")
         self.cycle_iter_, self.auto_, self.tol_ = plan.cycle_iter, plan.stop == "auto", tol
         self.weights_ = resolve_weights(net, weights, monitor)
+        self.auto_weights_ = weights == "auto"
         self.schedule_iter_ = plan.schedule_iter
         return self.cycles_before_
 
@@ -547,7 +551,10 @@ class CycleEnd(Callback):
                 and done >= self.schedule_iter_ >= self.cycle_iter_):
             self.keeper_.offer(net, float(net.history[-1, self.monitor_]),
                                self.n_cycles(net))
-        self.kept_ = self.keeper_.finish(net, X, y)
+        text, cycle = self.keeper_.finish(net, X, y)
+        if self.auto_weights_ and self.weights_ == "best":
+            text += " (cycle_weights='auto': a regressor keeps its best cycle end)"
+        self.kept_ = (text, cycle)
 
     def n_cycles(self, net):
         """Whole cycles trained by the net."""

@@ -132,6 +132,8 @@ def test_auto_on_a_regressor_keeps_the_best_cycle_end(small_digits, make_net):
     best = int(np.argmin(report.scores)) + 1
     assert report.kept_cycle == best < 6
     assert report.weights.startswith(f"best: the end of cycle {best}")
+    assert report.weights.endswith("(cycle_weights='auto': a regressor keeps its best "
+                                   "cycle end)")
     ends = _cycle_end_weights(auto, list(EpochWeights.seen))
     for k, v in auto.net_.module_.state_dict().items():
         assert torch.equal(v, ends[best - 1][k])
