@@ -115,8 +115,9 @@ def _add_suggest_parser(sub):
 
 def _add_shared_options(command, func):
     """The options both subcommands take, and the function that runs ``command``."""
-    command.add_argument("--policy", choices=POLICIES, default="triangular2",
-                         help="cyclical policy (default: %(default)s)")
+    command.add_argument("--policy", choices=POLICIES, default="auto",
+                         help="cyclical policy (default: %(default)s: triangular2, or "
+                         "triangular for a fit under 100 iterations)")
     command.add_argument("--device", default="auto", help="'auto' (CUDA when "
                          "available), 'cpu', 'cuda:1', ... (default: %(default)s)")
     command.add_argument("--seed", type=int, default=0,
@@ -244,7 +245,7 @@ def run_suggest(args):
         print(json.dumps(dict(
             base_lr=suggestion.base_lr, max_lr=suggestion.max_lr, step_size=plan.step_size,
             iterations_per_epoch=plan.iterations_per_epoch, n_epochs=plan.n_epochs,
-            policy=args.policy, task=task, net=args.net or "autoclr.models.MLP",
+            policy=plan.policy, task=task, net=args.net or "autoclr.models.MLP",
             why=suggestion.bounds.explanation), indent=2))
     return 0
 

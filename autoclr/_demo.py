@@ -95,7 +95,7 @@ def run_demo(args):
             baseline.fit(X_train, y_train)
     finally:
         torch.set_num_threads(threads)
-    clr = f"cyclical LR, {args.policy} {auto.base_lr_:.2g} .. {auto.max_lr_:.2g}"
+    clr = f"cyclical LR, {auto.cycle_plan_.policy} {auto.base_lr_:.2g} .. {auto.max_lr_:.2g}"
     print(f"\nTest accuracy after {plan.n_epochs} epochs ({plan.n_cycles} cycles):\n"
           f"  {clr:<44} {auto.net_.history[-1, 'test_acc']:.4f}\n"
           f"  {'fixed LR 0.01 (skorch default)':<44} {baseline.history[-1, 'test_acc']:.4f}")
@@ -122,7 +122,7 @@ def demo_figure(auto, baseline, path, title):
     ax_lr.set_xlabel(f"training iteration (batch; {plan.iterations_per_epoch} per epoch)")
     accs = auto.net_.history[:, "test_acc"], baseline.history[:, "test_acc"]
     for acc, style, color, name in zip(accs, ("o-", "s-"), (BOUNDS, "grey"), (
-            f"cyclical LR ({auto.policy})", "fixed lr 0.01")):
+            f"cyclical LR ({auto.cycle_plan_.policy})", "fixed lr 0.01")):
         ax_acc.plot(np.arange(1, len(acc) + 1), acc, style, color=color, ms=3,
                     label=f"{name}: {acc[-1]:.3f}")
     for k in range(1, plan.n_cycles + 1):  # a cycle is 2 * step_size iterations (one_cycle: all)

@@ -64,11 +64,15 @@ class AutoCLR(BaseEstimator):
         ``max_epochs`` is the epoch budget (see ``n_cycles``). Its parameters
         are reachable as ``net__*`` in ``get_params``/``set_params`` (and so
         in grid searches).
-    policy : {"triangular", "triangular2", "exp_range", "one_cycle"}, default="triangular2"
+    policy : {"auto", "triangular", "triangular2", "exp_range", "one_cycle"}, default="auto"
         ``"one_cycle"``: one cycle over the whole budget with ``OneCycleLR``,
         from ``base_lr`` up to ``max_lr`` and down to ``base_lr / 1e4`` (see
         the user guide). The others are ``CyclicLR``'s ``mode``: constant
         amplitude, halved each cycle, or multiplied by ``gamma`` every iteration.
+        ``"auto"``: ``"triangular2"``, or ``"triangular"`` for a whole fit of
+        fewer than 100 iterations (a tiny budget, where halving the amplitude
+        leaves the last cycles too little training); ``cycle_plan_.policy``
+        and the suggestion's notes say which.
     base_lr, max_lr : float, default=None
         Bounds of the cycle. When both are given the range test is skipped.
         When only one is given the range test still runs and detects the
@@ -241,7 +245,7 @@ class AutoCLR(BaseEstimator):
         self,
         net,
         *,
-        policy="triangular2",
+        policy="auto",
         base_lr=None,
         max_lr=None,
         step_size="auto",
@@ -426,9 +430,11 @@ class AutoCLR(BaseEstimator):
         X, y = validate_input(self, X, y, reset=False)
         y_enc = encode_target(self, y, reset=False)
         n_train, batches = train_batches(self.net_, X, y_enc)
+        # the schedule continues: "auto" keeps the policy the first fit chose
+        policy = self.cycle_plan_.policy if self.policy == "auto" else self.policy
         plan = plan_more(n_train, self.net_.batch_size,
                          self.net.max_epochs, step_size=self.step_size_,
-                         n_cycles=self.n_cycles, policy=self.policy, batches=batches)
+                         n_cycles=self.n_cycles, policy=policy, batches=batches)
         return self._train(self.net_, X, y_enc, plan, draw_seed(self.random_state),
                            self.net_.device, fit_params)
 

@@ -13,14 +13,14 @@ module, never the reverse.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ._data import iterations_per_epoch
 from ._utils import is_int, warn
 from ._validation import CYCLIC_POLICIES, FACTOR_RANGE, POLICIES, momentum_of
 
 __all__ = ["CyclePlan", "plan_cycles", "plan_more", "exp_range_gamma", "momentum_range",
-           "POLICIES", "CYCLIC_POLICIES", "STOP_RULES"]
+           "auto_policy", "POLICIES", "CYCLIC_POLICIES", "STOP_RULES", "TINY_FIT_ITER"]
 
 #: ``policy="one_cycle"``: fraction of the iterations spent rising to max_lr
 #: (OneCycleLR's own default)
@@ -38,6 +38,12 @@ ONE_CYCLE_ANNEAL = "cos"
 STOP_RULES = ("max_epochs", "n_cycles", "auto")
 #: cycles the paper asks for at least
 MIN_CYCLES = 3
+#: ``policy="auto"``: a whole fit of fewer iterations than this (a tiny budget, issue
+#: 14's "under about 100 iterations") trains with ``triangular``, every cycle rising
+#: to max_lr; a longer one with ``triangular2``, the amplitude halved each cycle. In a
+#: tiny fit the three cycles last 10 to 33 iterations, and triangular2's third would
+#: reach a quarter of max_lr: too little training (docs/benchmarks.md, "Tiny budgets")
+TINY_FIT_ITER = 100
 #: ``gamma="auto"`` makes exp_range's amplitude shrink to this fraction by the end
 EXP_RANGE_FINAL_AMPLITUDE = 0.1
 #: ``cycle_momentum=True``: the momentum falls to this fraction of the optimizer's
@@ -127,7 +133,9 @@ def plan_cycles(n_train, batch_size, max_epochs, *, step_size="auto", factor="au
         as ``None``, and the plan's ``stop`` says that training may end at an
         earlier cycle end (``n_cycles`` is then the cap).
     policy : str, default="triangular2"
-        ``"one_cycle"`` plans a single cycle over the whole budget
+        ``"auto"`` plans the cycles of a cyclical policy and names the policy
+        :func:`auto_policy` picks for the fit's length. ``"one_cycle"`` plans a
+        single cycle over the whole budget
         (``max_epochs`` epochs; ``step_size`` is then the rising part,
         ``ONE_CYCLE_PCT_START`` of the iterations); the other policies plan
         cycles of ``2 * step_size`` iterations.
@@ -156,6 +164,11 @@ def plan_cycles(n_train, batch_size, max_epochs, *, step_size="auto", factor="au
         iterations left in the last epoch train at base_lr. A ``step_size``
         whose cycle does not fit in ``max_epochs`` raises a ``ValueError``.
     """
+    if policy == "auto":  # the cycles are those of any cyclical policy; then its name
+        plan = plan_cycles(n_train, batch_size, max_epochs, step_size=step_size,
+                           factor=factor, n_cycles=n_cycles, policy="triangular2",
+                           min_cycles=min_cycles, batches=batches)
+        return replace(plan, policy=auto_policy(plan.n_iter))
     ipe = iterations_per_epoch(n_train, batch_size) if batches is None else int(batches)
     if policy == "one_cycle":
         return _one_cycle_plan(ipe, max_epochs)
@@ -181,6 +194,12 @@ def plan_cycles(n_train, batch_size, max_epochs, *, step_size="auto", factor="au
         stop=stop,
         policy=policy,
     )
+
+
+def auto_policy(n_iter):
+    """``policy="auto"`` for a fit of ``n_iter`` iterations: ``"triangular"`` below
+    ``TINY_FIT_ITER``, else ``"triangular2"``."""
+    return "triangular" if n_iter < TINY_FIT_ITER else "triangular2"
 
 
 def _one_cycle_plan(ipe, max_epochs):

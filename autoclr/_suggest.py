@@ -31,7 +31,13 @@ from ._range_test import (
     RangeTestResult,
     run_range_test,
 )
-from ._schedule import MIN_CYCLES, ONE_CYCLE_FINAL_DIV_FACTOR, CyclePlan, plan_cycles
+from ._schedule import (
+    MIN_CYCLES,
+    ONE_CYCLE_FINAL_DIV_FACTOR,
+    TINY_FIT_ITER,
+    CyclePlan,
+    plan_cycles,
+)
 from ._utils import warn, warn_notes
 
 __all__ = ["Suggestion", "suggest"]
@@ -209,6 +215,11 @@ def suggest(net, X, y, *, policy, base_lr, max_lr, step_size, step_size_factor, 
                        factor=step_size_factor, n_cycles=n_cycles, policy=policy,
                        batches=batches)
     notes = _size_notes(n_samples(X), n_train, net.batch_size, plan)
+    if policy == "auto" and plan.policy != "triangular2":
+        notes += (f"policy='auto': {plan.policy!r} for a fit of {plan.n_iter} iterations "
+                  f"(under {TINY_FIT_ITER}), every cycle rising to max_lr; triangular2 "
+                  "would halve the amplitude each cycle, leaving the last ones too little "
+                  "training.",)
     groups = describe_groups(net)  # how param groups and other optimizers follow the lr
     notes += (groups,) if groups else ()
     rt = None

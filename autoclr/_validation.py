@@ -50,7 +50,7 @@ RAMPS = ("exp", "linear")
 #: CyclicLR's modes
 CYCLIC_POLICIES = ("triangular", "triangular2", "exp_range")
 #: every policy: CyclicLR's modes and a single OneCycleLR cycle over the budget
-POLICIES = (*CYCLIC_POLICIES, "one_cycle")
+POLICIES = ("auto", *CYCLIC_POLICIES, "one_cycle")
 #: allowed range of step_size / iterations per epoch
 FACTOR_RANGE = (2, 10)
 #: what ``cycle_monitor`` may name ("auto": valid_loss, or train_loss without a

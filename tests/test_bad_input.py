@@ -241,7 +241,7 @@ def test_set_params_typo_suggests_the_closest_name(key, invalid, suggestion, mak
     with pytest.raises(ValueError, match=rf"Invalid parameter '{invalid}'.*"
                                          rf"Did you mean '{suggestion}'\?"):
         auto.set_params(**{key: 1})
-    assert auto.get_params()["policy"] == "triangular2"  # nothing was set
+    assert auto.get_params()["policy"] == "auto"  # nothing was set
 
 
 def test_set_params_sub_parameter_of_a_plain_parameter(make_net):

@@ -107,7 +107,7 @@ def test_help_lists_every_option_with_a_description(command, capsys):
         assert "demo" in text and "suggest" in text
     elif command == ["demo"]:
         assert "(default: digits)" in text and "(default: 30)" in text
-        assert "(default: autoclr_demo.png)" in text and "(default: triangular2)" in text
+        assert "(default: autoclr_demo.png)" in text and "(default: auto: triangular2, or" in text
     else:  # the contract of --net and the preprocessing are in the help
         assert "FACTORY(n_features=..., n_outputs=...)" in text
         assert "median" in text and "one-hot" in text and "type_of_target" in text
@@ -257,7 +257,8 @@ def test_suggest_regression_csv_standardises_the_target_and_prints_json(tables, 
     # batch size 240 * 0.8 // 8 = 24; skorch's 80 % train split: 192 rows -> 8 batches
     # per epoch; 12 epochs -> factor 2
     assert result["n_epochs"] == 12 and result["iterations_per_epoch"] == 8
-    assert result["step_size"] == 16 and result["policy"] == "triangular2"
+    # 12 epochs of 8 batches, 96 iterations: policy "auto" is triangular there
+    assert result["step_size"] == 16 and result["policy"] == "triangular"
     assert "target 'price': regression (type_of_target: continuous; standardised for " \
            "the range test" in captured.err
     assert "AutoCLR suggestion" in captured.err and "Note: these bounds" in captured.err

@@ -486,18 +486,21 @@ def test_warm_start_keeps_the_schedule_features_and_classes(small_digits, net):
                              step_size_factor=2, warm_start=True, random_state=0), X, y)
     history = len(auto.net_.history)
     with pytest.raises(ValueError, match=r"warm_start=True continues the fitted schedule, "
-                                         r"but policy changed from 'triangular2' to "
+                                         r"but policy changed from 'auto' to "
                                          r"'triangular'"):
         auto.set_params(policy="triangular").fit(X, y)
-    auto.set_params(policy="triangular2")
+    auto.set_params(policy="auto")
     with pytest.raises(ValueError, match=r"X has 60 features, but AutoCLR is expecting 64"):
         auto.fit(X[:, :60], y)
     with pytest.raises(ValueError, match=r"y has labels not seen in the first fit: \[10\]"):
         auto.fit(X, np.where(y == 9, 10, y))
     assert len(auto.net_.history) == history  # nothing was trained
     # a subset of the classes is fine
-    auto.fit(X[y < 5], y[y < 5])
+    assert auto.cycle_plan_.policy == "triangular"  # "auto": 56 iterations, a tiny fit
+    auto.set_params(net__max_epochs=24).fit(X[y < 5], y[y < 5])
     assert len(auto.net_.history) > history
+    # the schedule continues with the policy "auto" chose first, though this fit is longer
+    assert auto.cycle_plan_.policy == "triangular" and auto.cycle_plan_.n_iter >= 100
 
 
 # ------------------------------------------------------------------ policy="one_cycle"

@@ -121,7 +121,7 @@ def test_clone_and_pickle(small_digits, make_net):
     X, y = small_digits
     auto = AutoCLR(make_net(), random_state=0, base_lr=0.01, max_lr=0.1)
     unfitted = pickle.loads(pickle.dumps(auto))
-    assert unfitted.get_params()["policy"] == "triangular2"
+    assert unfitted.get_params()["policy"] == "auto"
     auto.fit(X, y)
     twin = clone(auto)
     assert not hasattr(twin, "net_")
@@ -154,8 +154,16 @@ def test_verbose_prints_the_suggestion(small_digits, capsys, make_net):
     AutoCLR(make_net(), random_state=0, verbose=1).fit(X, y)
     out = capsys.readouterr().out
     assert "base_lr=" in out and "max_lr=" in out and "step_size=" in out
-    assert "iterations/epoch" in out and "policy=triangular2" in out
+    # 12 epochs of 7 batches: a tiny budget, so policy="auto" is triangular, and says why
+    assert "iterations/epoch" in out and "policy=triangular\n" in out
+    assert "84 iterations" in out
+    assert ("note: policy='auto': 'triangular' for a fit of 84 iterations (under 100)"
+            in out)
     assert "why:" in out
+    AutoCLR(make_net(max_epochs=24), random_state=0, verbose=1).fit(X, y)
+    out = capsys.readouterr().out
+    assert "policy=triangular2" in out and "168 iterations" in out
+    assert "policy='auto'" not in out
 
 
 def test_suggest_returns_the_block_and_leaves_the_estimator_unfitted(small_digits, make_net):

@@ -160,3 +160,18 @@ def test_momentum_range_is_085_m_to_m(settings):
 def test_momentum_range_needs_a_momentum(settings, match):
     with pytest.raises(ValueError, match=match):
         momentum_range(settings, "Adagrad")
+
+
+@pytest.mark.parametrize("n_train, batch_size, max_epochs, n_iter, policy", [
+    (120, 128, 30, 30, "triangular"),      # iris at skorch's defaults: 1 batch an epoch
+    (400, 64, 12, 84, "triangular"),       # 7 batches x 12 epochs
+    (400, 64, 18, 126, "triangular2"),     # 7 x 18: at least 100 iterations
+    (1600, 64, 30, 750, "triangular2"),
+])
+def test_auto_policy_is_triangular_for_a_fit_under_100_iterations(n_train, batch_size,
+                                                                  max_epochs, n_iter, policy):
+    auto = plan_cycles(n_train, batch_size, max_epochs, policy="auto")
+    halving = plan_cycles(n_train, batch_size, max_epochs, policy="triangular2")
+    assert auto.n_iter == n_iter and auto.policy == policy
+    # the same cycles as any cyclical policy's plan: only the name differs
+    assert replace(auto, policy="triangular2") == halving
