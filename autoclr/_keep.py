@@ -30,6 +30,8 @@ cycle ends, more confident, often have a higher loss and a higher accuracy
 
 from __future__ import annotations
 
+import math
+
 import torch
 from sklearn.base import is_regressor
 from torch.optim.swa_utils import AveragedModel, update_bn
@@ -52,7 +54,9 @@ class _Last:
 
 class _Best:
     """The weights of the cycle end with the best score, restored at the end, when it
-    beats the last cycle end's by more than ``tol`` (relative); else the last."""
+    beats the last cycle end's by more than ``tol`` (relative); else the last. A score
+    that is not finite (the loss blew up) is never the best, and a last cycle end
+    with one gives way to the best finite one."""
 
     def __init__(self, lower_is_better, tol=0.0):
         self.lower_is_better, self.tol = lower_is_better, tol
@@ -60,6 +64,8 @@ class _Best:
 
     def offer(self, net, score, cycle):
         self.last = (score, cycle)
+        if not math.isfinite(score):  # a cycle end whose loss blew up is never the best
+            return
         better = self.score is None or (
             score < self.score if self.lower_is_better else score > self.score)
         if better:
@@ -71,12 +77,17 @@ class _Best:
             return ("last", None) if self.state is None else (
                 f"best: the end of cycle {self.cycle}, the last ({self.score:.4g})",
                 self.cycle)
-        gain = (self.last[0] - self.score) if self.lower_is_better else (
-            self.score - self.last[0])
-        if gain <= self.tol * (abs(self.last[0]) or 1.0):  # within noise of the last
-            return (f"best: the last cycle end (cycle {self.last[1]}, {self.last[0]:.4g}); "
+        last_score, last_cycle = self.last
+        if not math.isfinite(last_score):  # the last blew up: the best finite one
+            net.module_.load_state_dict(self.state)
+            return (f"best: the end of cycle {self.cycle} ({self.score:.4g}); the last "
+                    f"cycle end (cycle {last_cycle}) scored {last_score:.4g}"), self.cycle
+        gain = (last_score - self.score) if self.lower_is_better else (
+            self.score - last_score)
+        if gain <= self.tol * (abs(last_score) or 1.0):  # within noise of the last
+            return (f"best: the last cycle end (cycle {last_cycle}, {last_score:.4g}); "
                     f"cycle {self.cycle}'s {self.score:.4g} is not better by more than "
-                    f"cycle_tol={self.tol:g}"), self.last[1]
+                    f"cycle_tol={self.tol:g}"), last_cycle
         net.module_.load_state_dict(self.state)
         return f"best: the end of cycle {self.cycle} ({self.score:.4g})", self.cycle
 

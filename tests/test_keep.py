@@ -179,6 +179,25 @@ def test_best_keeps_an_earlier_cycle_end_only_beyond_the_tolerance(scores, tol, 
     assert text.startswith("best:")
 
 
+@pytest.mark.parametrize("scores, kept, weight, says", [
+    ((float("nan"), 0.5, 0.6), 2, 2.0, "best: the end of cycle 2 (0.5)"),  # nan never wins
+    ((0.5, 0.6, float("inf")), 1, 1.0, "the last cycle end (cycle 3) scored inf"),
+    ((float("nan"),) * 3, None, 3.0, "last"),  # nothing finite to keep
+])
+def test_best_never_keeps_a_cycle_end_whose_loss_is_not_finite(scores, kept, weight, says):
+    from autoclr._keep import keeper
+
+    keep = keeper("best", lower_is_better=True, tol=0.01)
+    net = _net_at(0.0)
+    for cycle, score in enumerate(scores, 1):
+        with torch.no_grad():
+            net.module_.weight.fill_(float(cycle))
+        keep.offer(net, score, cycle)
+    text, cycle = keep.finish(net, None, None)
+    assert cycle == kept and float(net.module_.weight) == weight
+    assert says in text
+
+
 def test_a_cycle_that_ends_inside_the_last_epoch_is_a_candidate(small_digits, make_net):
     """400 training rows in batches of 64 (7 an epoch), 3 epochs: one cycle of 20
     iterations, ending inside the third epoch (its last iteration at base_lr). No epoch
