@@ -25,8 +25,10 @@ from ._data import n_samples, train_batches
 from ._detect import SHORTCUT_RATIO, Bounds, BoundsWarning, read_bounds
 from ._groups import describe_groups, reference_lr
 from ._range_test import (
+    AUTO_EPOCHS,
     DIVERGENCE_FACTOR,
     MAX_VALID_SAMPLES,
+    MIN_AUTO_ITER,
     N_EVAL,
     RangeTestResult,
     run_range_test,
@@ -231,6 +233,14 @@ def suggest(net, X, y, *, policy, base_lr, max_lr, step_size, step_size_factor, 
             random_state=seed, device=device, verbose=verbose, fit_params=fit_params,
             classes=classes, fit_iter=plan.n_iter)
         base_lr, max_lr = _reconcile(rt.bounds, base_lr, max_lr)
+        if len(rt.lrs) > plan.n_iter:
+            floor = (f" (range_test_iter='auto': {AUTO_EPOCHS} epochs, at least "
+                     f"{MIN_AUTO_ITER} iterations, to have a curve to read)"
+                     if range_test_iter == "auto" else "")
+            notes += (f"the range test ran {len(rt.lrs)} iterations, more than the fit's "
+                      f"{plan.n_iter}{floor}; to fit again on such data without a new test, "
+                      "as in a grid search, pass base_lr_ and max_lr_ as base_lr and "
+                      "max_lr.",)
     return Suggestion(base_lr=float(base_lr), max_lr=float(max_lr), plan=plan,
                       range_test=rt, notes=notes)
 

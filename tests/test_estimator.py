@@ -159,11 +159,15 @@ def test_verbose_prints_the_suggestion(small_digits, capsys, make_net):
     assert "84 iterations" in out
     assert ("note: policy='auto': 'triangular' for a fit of 84 iterations (under 100)"
             in out)
+    # the range test (16 epochs of 7 batches) is longer than this fit: said, with a way
+    assert ("note: the range test ran 112 iterations, more than the fit's 84 "
+            "(range_test_iter='auto': 16 epochs, at least 100 iterations" in out)
+    assert "pass base_lr_ and max_lr_ as base_lr and max_lr" in out
     assert "why:" in out
     AutoCLR(make_net(max_epochs=24), random_state=0, verbose=1).fit(X, y)
     out = capsys.readouterr().out
     assert "policy=triangular2" in out and "168 iterations" in out
-    assert "policy='auto'" not in out
+    assert "policy='auto'" not in out and "more than the fit's" not in out
 
 
 def test_suggest_returns_the_block_and_leaves_the_estimator_unfitted(small_digits, make_net):
