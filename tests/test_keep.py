@@ -210,3 +210,16 @@ def test_a_cycle_that_ends_inside_the_last_epoch_is_a_candidate(small_digits, ma
     assert auto.cycle_plan_.cycle_iter == 20 and report.n_iter == 21
     assert report.scores == () and report.kept_cycle == 1
     assert report.weights.startswith("best: the end of cycle 1, the last")
+
+
+def test_a_warm_start_keeps_the_best_of_its_own_cycle_ends(regression_data, make_net):
+    """A regressor's default "best" after a warm start: chosen among the continued fit's
+    cycle ends (numbered on from the first fit's), not the first fit's."""
+    X, y = regression_data
+    auto = AutoCLR(make_net("regressor"), step_size_factor=2, warm_start=True,
+                   random_state=0).fit(X, y)
+    assert auto.cycle_report_.weights.startswith("best:") and auto.n_cycles_run_ == 3
+    auto.fit(X, y)
+    report = auto.cycle_report_
+    assert report.weights.startswith("best:") and report.kept_cycle in (4, 5, 6)
+    assert auto.n_cycles_run_ == 6
