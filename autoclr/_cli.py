@@ -117,7 +117,7 @@ def _add_shared_options(command, func):
     """The options both subcommands take, and the function that runs ``command``."""
     command.add_argument("--policy", choices=POLICIES, default="auto",
                          help="cyclical policy (default: %(default)s: triangular2, or "
-                         "triangular for a fit under 100 iterations)")
+                         "triangular for a classifier's fit under 100 iterations)")
     command.add_argument("--device", default="auto", help="'auto' (CUDA when "
                          "available), 'cpu', 'cuda:1', ... (default: %(default)s)")
     command.add_argument("--seed", type=int, default=0,

@@ -69,10 +69,11 @@ class AutoCLR(BaseEstimator):
         from ``base_lr`` up to ``max_lr`` and down to ``base_lr / 1e4`` (see
         the user guide). The others are ``CyclicLR``'s ``mode``: constant
         amplitude, halved each cycle, or multiplied by ``gamma`` every iteration.
-        ``"auto"``: ``"triangular2"``, or ``"triangular"`` for a whole fit of
-        fewer than 100 iterations (a tiny budget, where halving the amplitude
-        leaves the last cycles too little training); ``cycle_plan_.policy``
-        and the suggestion's notes say which.
+        ``"auto"``: ``"triangular2"``, or ``"triangular"`` for a classifier's
+        whole fit of fewer than 100 iterations (a tiny budget, where halving
+        the amplitude leaves the last cycles too little training; a small
+        regression overfits on the extra training instead);
+        ``cycle_plan_.policy`` and the suggestion's notes say which.
     base_lr, max_lr : float, default=None
         Bounds of the cycle. When both are given the range test is skipped.
         When only one is given the range test still runs and detects the

@@ -38,11 +38,14 @@ ONE_CYCLE_ANNEAL = "cos"
 STOP_RULES = ("max_epochs", "n_cycles", "auto")
 #: cycles the paper asks for at least
 MIN_CYCLES = 3
-#: ``policy="auto"``: a whole fit of fewer iterations than this (a tiny budget, issue
-#: 14's "under about 100 iterations") trains with ``triangular``, every cycle rising
-#: to max_lr; a longer one with ``triangular2``, the amplitude halved each cycle. In a
-#: tiny fit the three cycles last 10 to 33 iterations, and triangular2's third would
-#: reach a quarter of max_lr: too little training (docs/benchmarks.md, "Tiny budgets")
+#: ``policy="auto"``: a classifier's whole fit of fewer iterations than this (a tiny
+#: budget, issue 14's "under about 100 iterations") trains with ``triangular``, every
+#: cycle rising to max_lr; a longer one, and every regressor's, with ``triangular2``,
+#: the amplitude halved each cycle. In a tiny fit the three cycles last 10 to 33
+#: iterations, and triangular2's third would reach a quarter of max_lr: too little
+#: training for a classifier; a small regression overfits on the extra training
+#: (docs/benchmarks.md, "Tiny budgets" and "The new defaults on tables no benchmark
+#: had used")
 TINY_FIT_ITER = 100
 #: ``gamma="auto"`` makes exp_range's amplitude shrink to this fraction by the end
 EXP_RANGE_FINAL_AMPLITUDE = 0.1
@@ -108,7 +111,8 @@ class CyclePlan:
 
 
 def plan_cycles(n_train, batch_size, max_epochs, *, step_size="auto", factor="auto",
-                n_cycles=None, policy="triangular2", min_cycles=MIN_CYCLES, batches=None):
+                n_cycles=None, policy="triangular2", min_cycles=MIN_CYCLES, batches=None,
+                classifier=True):
     """Choose the step size and a training length that ends at the end of a cycle.
 
     Parameters
@@ -134,7 +138,8 @@ def plan_cycles(n_train, batch_size, max_epochs, *, step_size="auto", factor="au
         earlier cycle end (``n_cycles`` is then the cap).
     policy : str, default="triangular2"
         ``"auto"`` plans the cycles of a cyclical policy and names the policy
-        :func:`auto_policy` picks for the fit's length. ``"one_cycle"`` plans a
+        :func:`auto_policy` picks for the fit's length and the net's kind
+        (``classifier``). ``"one_cycle"`` plans a
         single cycle over the whole budget
         (``max_epochs`` epochs; ``step_size`` is then the rising part,
         ``ONE_CYCLE_PCT_START`` of the iterations); the other policies plan
@@ -147,6 +152,8 @@ def plan_cycles(n_train, batch_size, max_epochs, *, step_size="auto", factor="au
         Batches per epoch as the net's training iterator yields them (AutoCLR
         counts them: ``iterator_train__batch_size``, ``drop_last``, a sampler);
         ``None``: ``ceil(n_train / batch_size)``.
+    classifier : bool, default=True
+        ``policy="auto"`` only: whether the net is a classifier.
 
     Returns
     -------
@@ -168,7 +175,7 @@ def plan_cycles(n_train, batch_size, max_epochs, *, step_size="auto", factor="au
         plan = plan_cycles(n_train, batch_size, max_epochs, step_size=step_size,
                            factor=factor, n_cycles=n_cycles, policy="triangular2",
                            min_cycles=min_cycles, batches=batches)
-        return replace(plan, policy=auto_policy(plan.n_iter))
+        return replace(plan, policy=auto_policy(plan.n_iter, classifier))
     ipe = iterations_per_epoch(n_train, batch_size) if batches is None else int(batches)
     if policy == "one_cycle":
         return _one_cycle_plan(ipe, max_epochs)
@@ -196,10 +203,10 @@ def plan_cycles(n_train, batch_size, max_epochs, *, step_size="auto", factor="au
     )
 
 
-def auto_policy(n_iter):
-    """``policy="auto"`` for a fit of ``n_iter`` iterations: ``"triangular"`` below
-    ``TINY_FIT_ITER``, else ``"triangular2"``."""
-    return "triangular" if n_iter < TINY_FIT_ITER else "triangular2"
+def auto_policy(n_iter, classifier=True):
+    """``policy="auto"`` for a fit of ``n_iter`` iterations: ``"triangular"`` for a
+    classifier below ``TINY_FIT_ITER``, else ``"triangular2"``."""
+    return "triangular" if classifier and n_iter < TINY_FIT_ITER else "triangular2"
 
 
 def _one_cycle_plan(ipe, max_epochs):

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from sklearn.base import is_classifier
+
 from ._data import n_samples, train_batches
 from ._detect import SHORTCUT_RATIO, Bounds, BoundsWarning, read_bounds
 from ._groups import describe_groups, reference_lr
@@ -215,13 +217,13 @@ def suggest(net, X, y, *, policy, base_lr, max_lr, step_size, step_size_factor, 
     n_train, batches = train_batches(net, X, y)
     plan = plan_cycles(n_train, net.batch_size, net.max_epochs, step_size=step_size,
                        factor=step_size_factor, n_cycles=n_cycles, policy=policy,
-                       batches=batches)
+                       batches=batches, classifier=is_classifier(net))
     notes = _size_notes(n_samples(X), n_train, net.batch_size, plan)
     if policy == "auto" and plan.policy != "triangular2":
-        notes += (f"policy='auto': {plan.policy!r} for a fit of {plan.n_iter} iterations "
-                  f"(under {TINY_FIT_ITER}), every cycle rising to max_lr; triangular2 "
-                  "would halve the amplitude each cycle, leaving the last ones too little "
-                  "training.",)
+        notes += (f"policy='auto': {plan.policy!r} for a classifier's fit of {plan.n_iter} "
+                  f"iterations (under {TINY_FIT_ITER}), every cycle rising to max_lr; "
+                  "triangular2 would halve the amplitude each cycle, leaving the last ones "
+                  "too little training.",)
     groups = describe_groups(net)  # how param groups and other optimizers follow the lr
     notes += (groups,) if groups else ()
     rt = None

@@ -257,8 +257,9 @@ def test_suggest_regression_csv_standardises_the_target_and_prints_json(tables, 
     # batch size 240 * 0.8 // 8 = 24; skorch's 80 % train split: 192 rows -> 8 batches
     # per epoch; 12 epochs -> factor 2
     assert result["n_epochs"] == 12 and result["iterations_per_epoch"] == 8
-    # 12 epochs of 8 batches, 96 iterations: policy "auto" is triangular there
-    assert result["step_size"] == 16 and result["policy"] == "triangular"
+    # 12 epochs of 8 batches, 96 iterations: policy "auto" keeps a regressor's
+    # triangular2 even so (triangular is for a classifier's tiny fit)
+    assert result["step_size"] == 16 and result["policy"] == "triangular2"
     assert "target 'price': regression (type_of_target: continuous; standardised for " \
            "the range test" in captured.err
     assert "AutoCLR suggestion" in captured.err and "Note: these bounds" in captured.err

@@ -157,8 +157,8 @@ def test_verbose_prints_the_suggestion(small_digits, capsys, make_net):
     # 12 epochs of 7 batches: a tiny budget, so policy="auto" is triangular, and says why
     assert "iterations/epoch" in out and "policy=triangular\n" in out
     assert "84 iterations" in out
-    assert ("note: policy='auto': 'triangular' for a fit of 84 iterations (under 100)"
-            in out)
+    assert ("note: policy='auto': 'triangular' for a classifier's fit of 84 iterations "
+            "(under 100)" in out)
     # the range test (16 epochs of 7 batches) is longer than this fit: said, with a way
     assert ("note: the range test ran 112 iterations, more than the fit's 84 "
             "(range_test_iter='auto': 16 epochs, at least 100 iterations" in out)

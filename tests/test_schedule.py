@@ -168,10 +168,13 @@ def test_momentum_range_needs_a_momentum(settings, match):
     (400, 64, 18, 126, "triangular2"),     # 7 x 18: at least 100 iterations
     (1600, 64, 30, 750, "triangular2"),
 ])
-def test_auto_policy_is_triangular_for_a_fit_under_100_iterations(n_train, batch_size,
-                                                                  max_epochs, n_iter, policy):
+def test_auto_policy_is_triangular_for_a_classifier_under_100_iterations(
+        n_train, batch_size, max_epochs, n_iter, policy):
     auto = plan_cycles(n_train, batch_size, max_epochs, policy="auto")
     halving = plan_cycles(n_train, batch_size, max_epochs, policy="triangular2")
     assert auto.n_iter == n_iter and auto.policy == policy
     # the same cycles as any cyclical policy's plan: only the name differs
     assert replace(auto, policy="triangular2") == halving
+    # a regressor keeps triangular2 whatever the fit's length
+    assert plan_cycles(n_train, batch_size, max_epochs, policy="auto",
+                       classifier=False) == halving
