@@ -165,6 +165,15 @@ def _net_at(value):
     ((1.0, 0.6, 0.5), 0.01, 3, 3.0),     # the last is the best
 ])
 def test_best_keeps_an_earlier_cycle_end_only_beyond_the_tolerance(scores, tol, kept, weight):
+    text, cycle, held = _keep_best(scores, tol)
+    assert cycle == kept
+    assert held == weight
+    assert text.startswith("best:")
+
+
+def _keep_best(scores, tol):
+    """Offer cycle ends 1, 2, ... (a one-weight net holding the cycle's number) with
+    ``scores`` to a ``"best"`` keeper; what it said, its cycle, the weight it left."""
     from autoclr._keep import keeper
 
     keep = keeper("best", lower_is_better=True, tol=tol)
@@ -174,9 +183,7 @@ def test_best_keeps_an_earlier_cycle_end_only_beyond_the_tolerance(scores, tol, 
             net.module_.weight.fill_(float(cycle))
         keep.offer(net, score, cycle)
     text, cycle = keep.finish(net, None, None)
-    assert cycle == kept
-    assert float(net.module_.weight) == weight
-    assert text.startswith("best:")
+    return text, cycle, float(net.module_.weight.detach())
 
 
 @pytest.mark.parametrize("scores, kept, weight, says", [
@@ -185,16 +192,8 @@ def test_best_keeps_an_earlier_cycle_end_only_beyond_the_tolerance(scores, tol, 
     ((float("nan"),) * 3, None, 3.0, "last"),  # nothing finite to keep
 ])
 def test_best_never_keeps_a_cycle_end_whose_loss_is_not_finite(scores, kept, weight, says):
-    from autoclr._keep import keeper
-
-    keep = keeper("best", lower_is_better=True, tol=0.01)
-    net = _net_at(0.0)
-    for cycle, score in enumerate(scores, 1):
-        with torch.no_grad():
-            net.module_.weight.fill_(float(cycle))
-        keep.offer(net, score, cycle)
-    text, cycle = keep.finish(net, None, None)
-    assert cycle == kept and float(net.module_.weight) == weight
+    text, cycle, held = _keep_best(scores, tol=0.01)
+    assert cycle == kept and held == weight
     assert says in text
 
 
