@@ -25,7 +25,6 @@ About two minutes on 2 cores.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import replace
@@ -33,12 +32,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from joblib import Parallel, delayed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from machine import machine_info  # noqa: E402
-from realdata import SGD_LR, TOL_ORACLE, run_autoclr, run_fixed, write_doc  # noqa: E402
+from realdata import (  # noqa: E402
+    SGD_LR,
+    TOL_ORACLE,
+    publish,
+    run_autoclr,
+    run_fixed,
+    run_parallel,
+)
 from realdata_problems import _SMALL_GROUP, RealProblem, _rdata, _table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,19 +192,15 @@ def main(argv=None):
     parser.add_argument("--no-doc", action="store_true", help="print, do not write the doc")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args(argv)
-    t = time.perf_counter()
+    runs, wall = run_parallel(run_one, tasks(), args.jobs)
     results = {}
-    for name, check, c, seed, rec in Parallel(n_jobs=args.jobs)(
-            delayed(run_one)(*task) for task in tasks()):
+    for name, check, c, seed, rec in runs:
         results.setdefault(name, {}).setdefault(check, {}).setdefault(c, {})[str(seed)] = rec
-    block = report(results, time.perf_counter() - t)
+    block = report(results, wall)
     print(block)
     if not args.no_doc:
-        RAW.write_text(json.dumps(dict(machine=machine_info(), results=results),
-                                  sort_keys=True) + "\n")
-        write_doc(ROOT / "docs" / "benchmarks.md", block, marks=(MARK_BEGIN, MARK_END),
-                  heading="The new defaults on tables no benchmark had used")
-        print(f"wrote docs/benchmarks.md, {RAW.relative_to(ROOT)}")
+        publish(block, (MARK_BEGIN, MARK_END),
+                "The new defaults on tables no benchmark had used", raw=RAW, runs=results)
     return 0
 
 

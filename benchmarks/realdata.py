@@ -971,6 +971,28 @@ def write_doc(path, block, marks=(MARK_BEGIN, MARK_END), heading="Real data (20+
     path.write_text(text)
 
 
+def publish(block, marks, heading, raw=None, runs=None, indent=None):
+    """A one-block script's output: ``block`` into docs/benchmarks.md (``write_doc``)
+    and, given ``raw``, its ``runs`` with the machine beside it (``_write_json``)."""
+    doc = ROOT / "docs" / "benchmarks.md"
+    write_doc(doc, block, marks=marks, heading=heading)
+    written = [doc]
+    if raw is not None:
+        _write_json(raw, dict(machine=machine_info(), results=runs), indent=indent)
+        written.append(raw)
+    print("wrote " + ", ".join(str(p.relative_to(ROOT)) for p in written))
+
+
+def run_parallel(run_one, tasks, jobs):
+    """``run_one(*task)`` for every task in ``jobs`` processes: the returns, and the
+    seconds they took."""
+    from joblib import Parallel, delayed
+
+    t = time.perf_counter()
+    out = Parallel(n_jobs=jobs)(delayed(run_one)(*task) for task in tasks)
+    return out, time.perf_counter() - t
+
+
 # ---------------------------------------------------------------------- main
 def _contender_name(args):
     if args.variant:

@@ -26,14 +26,12 @@ Run from the repository root (about 3 minutes on 2 cores)::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from joblib import Parallel, delayed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -44,9 +42,10 @@ from realdata import (  # noqa: E402
     TOL_ORACLE,
     _grid_id,
     grid_lrs,
+    publish,
     run_autoclr,
     run_fixed,
-    write_doc,
+    run_parallel,
 )
 from realdata_problems import get_problems  # noqa: E402
 
@@ -152,20 +151,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
     problems = _problems()
     tasks = [(p.name, s, c) for p in problems for s in SEEDS for c in contenders(p)]
-    t = time.perf_counter()
+    runs, wall = run_parallel(run_one, tasks, args.jobs)
     results = {}
-    for name, seed, c, rec in Parallel(n_jobs=args.jobs)(
-            delayed(run_one)(*task) for task in tasks):
+    for name, seed, c, rec in runs:
         results.setdefault(name, {}).setdefault(c, {})[str(seed)] = rec
-    wall = time.perf_counter() - t
     rows, field = summarize(results, problems)
     block = report(rows, field, wall)
     print(block)
     if not args.no_doc:
-        RAW.write_text(json.dumps(dict(machine=machine_info(), results=results), indent=1))
-        write_doc(ROOT / "docs" / "benchmarks.md", block, marks=(MARK_BEGIN, MARK_END),
-                  heading="Tiny budgets (under about 100 iterations)")
-        print(f"wrote docs/benchmarks.md, {RAW.relative_to(ROOT)}")
+        publish(block, (MARK_BEGIN, MARK_END), "Tiny budgets (under about 100 iterations)",
+                raw=RAW, runs=results, indent=1)
     return 0
 
 
