@@ -715,16 +715,26 @@ def length_factor(result) -> float:
     reading). 1.0 for a linear ramp, or when ``fit_iter`` (the fit the test
     serves) is not known.
     """
+    terms = _length_terms(result)
+    if terms is None:
+        return 1.0
+    decades, reference = terms
+    pace = result.n_iter / decades
+    # never up: the higher LRs a faster test reads for a fit shorter than the test
+    # collapsed small digits nets (docs/detection.md, "Test length")
+    return float(min(1.0, (pace / (reference / REFERENCE_DECADES)) ** LENGTH_EXPONENT))
+
+
+def _length_terms(result):
+    """The decades of the test's exponential ramp and the reference length in
+    iterations (``min(LENGTH_REFERENCE, fit_iter)``); ``None`` when the reading is
+    not scaled (a linear ramp, no ``fit_iter``, the scaling off)."""
     fit_iter = getattr(result, "fit_iter", None)
     lr_range = getattr(result, "lr_range", None)
     if (not fit_iter or not LENGTH_EXPONENT or getattr(result, "ramp", "exp") != "exp"
             or lr_range is None or not lr_range[1] > lr_range[0] > 0):
-        return 1.0
-    pace = result.n_iter / np.log10(lr_range[1] / lr_range[0])
-    reference = min(LENGTH_REFERENCE, fit_iter) / REFERENCE_DECADES
-    # never up: the higher LRs a faster test reads for a fit shorter than the test
-    # collapsed small digits nets (docs/detection.md, "Test length")
-    return float(min(1.0, (pace / reference) ** LENGTH_EXPONENT))
+        return None
+    return float(np.log10(lr_range[1] / lr_range[0])), min(LENGTH_REFERENCE, fit_iter)
 
 
 def _to_length(b, result):
@@ -735,14 +745,13 @@ def _to_length(b, result):
         return b
     lowest = float(result.lrs[0]) if len(result.lrs) else float(result.lr_range[0])
     f = min(1.0, max(f, MIN_RATIO * lowest / b.max_lr))
-    lo, hi = result.lr_range
-    reference = min(LENGTH_REFERENCE, result.fit_iter)
+    decades, reference = _length_terms(result)
     return replace(b, base_lr=max(float(b.base_lr * f), lowest), max_lr=float(b.max_lr * f),
                    length_factor=f, explanation=(
                        f"{b.explanation.rstrip('.')}. Both scaled by {f:.2f} to the "
                        f"reading of a test as long as the fit ({reference} iterations over "
                        f"{REFERENCE_DECADES:g} decades; this one: {result.n_iter} over "
-                       f"{np.log10(hi / lo):.1f}), since a faster ramp reads higher LRs "
+                       f"{decades:.1f}), since a faster ramp reads higher LRs "
                        "(docs/detection.md, \"Test length\")."))
 
 
