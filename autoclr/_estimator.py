@@ -133,7 +133,7 @@ class AutoCLR(BaseEstimator):
         spends 90 % of them in the top one (see the docs).
     range_test_iter : int or "auto", default="auto"
         Range-test iterations; ``"auto"``: 16 epochs of its training split,
-        clipped to [100, 400].
+        at most a quarter of the fit's iterations, clipped to [100, 400].
     valid_size : float, default=0.2
         Fraction held out (shuffled, stratified for classifiers) to score the
         range test. The final fit uses the net's own ``train_split``.

@@ -66,6 +66,12 @@ __all__ = ["RangeTestResult", "range_test", "run_range_test", "DivergenceWatch"]
 # 16 epochs: the detected bounds vary at most 2x across seeds on every benchmark
 # problem, against up to 3x after 8 (docs/benchmarks.md, "Range-test length")
 AUTO_EPOCHS, MIN_AUTO_ITER, MAX_AUTO_ITER = 16, 100, 400
+#: ... and at most this share of the iterations of the fit it serves (never below
+#: ``MIN_AUTO_ITER``); ``None``: no such cap. A quarter keeps ``AutoCLR.fit`` within
+#: 1.25x a plain fit on benchmarks/speed.py (30 epochs: the test was half the fit) at
+#: the same scores; it costs steadiness of max_lr over seeds (docs/benchmarks.md,
+#: "The range test at most a quarter of the fit")
+MAX_FIT_SHARE = 0.25
 #: validation budget: all evaluations together score at most this many samples per
 #: sample trained on (a forward pass costs about a third of a training step, so
 #: scoring stays near 15 % of the test) ...
@@ -211,14 +217,18 @@ def lr_ramp(lr_range, n_iter, ramp="exp"):
     raise ValueError(f"ramp must be one of {RAMPS}, got {ramp!r}.")
 
 
-def auto_n_iter(n_train, batch_size, batches=None):
+def auto_n_iter(n_train, batch_size, batches=None, fit_iter=None):
     """Default length: ``AUTO_EPOCHS`` epochs, clipped to [100, 400] iterations.
 
     ``batches``: batches per epoch as the training iterator yields them; ``None``:
-    ``ceil(n_train / batch_size)``.
+    ``ceil(n_train / batch_size)``. ``fit_iter``: iterations of the fit the test
+    serves; the test is then at most ``MAX_FIT_SHARE`` of them (at least 100).
     """
     ipe = iterations_per_epoch(n_train, batch_size) if batches is None else batches
-    return int(min(max(AUTO_EPOCHS * ipe, MIN_AUTO_ITER), MAX_AUTO_ITER))
+    n_iter = min(max(AUTO_EPOCHS * ipe, MIN_AUTO_ITER), MAX_AUTO_ITER)
+    if fit_iter is not None and MAX_FIT_SHARE is not None:
+        n_iter = min(n_iter, max(int(MAX_FIT_SHARE * fit_iter), MIN_AUTO_ITER))
+    return int(n_iter)
 
 
 def _split(n, y, valid_size, classifier, seed):
@@ -341,8 +351,9 @@ def range_test(
     ramp : {"exp", "linear"}, default="exp"
         Log-spaced or linear rise of the LR.
     n_iter : int or "auto", default="auto"
-        Iterations. ``"auto"``: 16 epochs of the training split, clipped to
-        [100, 400].
+        Iterations. ``"auto"``: 16 epochs of the training split, at most a
+        quarter of the fit's iterations (``max_epochs`` epochs of that split),
+        clipped to [100, 400].
     n_eval : int, default=40
         Evenly spaced validation evaluations (at least 5, at most ``n_iter``).
     valid_size : float, default=0.2
@@ -418,7 +429,7 @@ def run_range_test(net, X, y, *, lr_range, ramp, n_iter, n_eval, valid_size,
     if fit_iter is None:  # max_epochs over the test's own training split
         fit_iter = net.max_epochs * batches
     if n_iter == "auto":
-        n_iter = auto_n_iter(len(train_idx), bs, batches=batches)
+        n_iter = auto_n_iter(len(train_idx), bs, batches=batches, fit_iter=fit_iter)
     n_eval = int(min(max(n_eval, 5), n_iter))
     run.score_on(valid_idx[: _n_scored(len(valid_idx), max_valid_samples, n_iter, bs, n_eval)])
     lrs = lr_ramp(lr_range, n_iter, ramp)

@@ -236,8 +236,8 @@ def suggest(net, X, y, *, policy, base_lr, max_lr, step_size, step_size_factor, 
             classes=classes, fit_iter=plan.n_iter)
         base_lr, max_lr = _reconcile(rt.bounds, base_lr, max_lr)
         if len(rt.lrs) > plan.n_iter:
-            floor = (f" (range_test_iter='auto': {AUTO_EPOCHS} epochs, at least "
-                     f"{MIN_AUTO_ITER} iterations, to have a curve to read)"
+            floor = (f" (range_test_iter='auto': {AUTO_EPOCHS} epochs or a quarter of the "
+                     f"fit, at least {MIN_AUTO_ITER} iterations, to have a curve to read)"
                      if range_test_iter == "auto" else "")
             notes += (f"the range test ran {len(rt.lrs)} iterations, more than the fit's "
                       f"{plan.n_iter}{floor}; to fit again on such data without a new test, "

@@ -145,6 +145,7 @@ def _rt_payload(rt, bounds):
         smoothed=bounds.smoothed.tolist() if bounds.method == "accuracy" else None,
         base_lr=bounds.base_lr, max_lr=bounds.max_lr, method=bounds.method,
         fallback=bounds.fallback, stop_reason=rt.stop_reason, n_iter=len(rt.lrs),
+        planned=rt.n_iter,
         explanation=bounds.explanation,
     )
 
@@ -173,7 +174,9 @@ def _autoclr_exp_linear(problem, X, y, Xte, yte, seed):
     net = problem.make_net(callbacks=[("test", HeldOutScore(Xte, yte, problem.classifier))])
     t = time.perf_counter()
     n_rt_train = len(X) - int(round(0.2 * len(X)))
-    n_half = max(auto_n_iter(n_rt_train, net.batch_size) // 2, 50)
+    # the fit as range_test takes it: max_epochs over the test's own training split
+    fit_iter = net.max_epochs * math.ceil(n_rt_train / net.batch_size)
+    n_half = max(auto_n_iter(n_rt_train, net.batch_size, fit_iter=fit_iter) // 2, 50)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         coarse = range_test(net, X, y, ramp="exp", n_iter=n_half, random_state=seed)
@@ -238,8 +241,7 @@ def run_task(problem, seed, ramps=True):
     # AutoCLR (and its range test: its length sets the peers' range-test length)
     out["autoclr"] = _autoclr(problem, X, y, Xte, yte, seed)
     n_rt = out["autoclr"]["range_test"]["n_iter"]
-    n_rt_planned = auto_n_iter(len(X) - int(round(0.2 * len(X))),
-                               problem.make_net().batch_size)
+    n_rt_planned = out["autoclr"]["range_test"]["planned"]
     if ramps:
         out["autoclr_linear"] = _autoclr(problem, X, y, Xte, yte, seed, ramp="linear")
         out["autoclr_exp_linear"] = _autoclr_exp_linear(problem, X, y, Xte, yte, seed)

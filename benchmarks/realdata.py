@@ -94,8 +94,9 @@ GRIDS = {"SGD": (1e-3, 1.0), "Adam": (1e-4, 1e-1)}
 SGD_LR = 0.01
 ADAM_LR = 1e-3
 PRODIGY_LR = 1.0
-#: the LR finder runs as long as AutoCLR's default range test: 16 epochs of its
-#: training split, clipped to [100, 400] iterations (AutoCLR's documented default)
+#: the LR finder runs as long as AutoCLR's default range test did when the peers were
+#: cached: 16 epochs of its training split, clipped to [100, 400] iterations (since
+#: issue 14 AutoCLR's test is also at most a quarter of the fit; the finder's is not)
 FINDER_EPOCHS, FINDER_MIN_ITER, FINDER_MAX_ITER = 16, 100, 400
 FINDER_RANGE = (1e-6, 1.0)
 #: torch-lr-finder's plot(suggest_lr=True) trims these before its steepest-gradient rule
@@ -125,8 +126,9 @@ ABOUT = {
                     "train/eval mode switched by a callback",
     "adam": "Adam at lr=1e-3 (the grid's run on Adam problems)",
     "sgd": "SGD, momentum 0.9, skorch's lr=0.01 (the grid's run on SGD problems)",
-    "lrfinder_clr": "torch-lr-finder's steepest-gradient suggestion s (same range and length "
-                    "as AutoCLR's range test) as `AutoCLR(net, base_lr=s/4, max_lr=s)`",
+    "lrfinder_clr": "torch-lr-finder's steepest-gradient suggestion s (AutoCLR's range, 16 "
+                    "epochs in [100, 400] iterations) as `AutoCLR(net, base_lr=s/4, "
+                    "max_lr=s)`",
     "valley_clr": "fastai's `valley` on fastai's `lr_find` curve (1e-7 .. 10, 100 "
                   "iterations), trained the same way",
 }

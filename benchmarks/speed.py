@@ -67,7 +67,7 @@ TARGETS = {
     "rt_peer": (1.00, "(2) range test / torch-lr-finder"),
     "rt_noscore_peer": (None, "(2) range test without its scoring / torch-lr-finder"),
     "phase_plain": (1.03, "(3) cyclical fit phase / plain skorch fit"),
-    "full_plain": (1.30, "(4) AutoCLR.fit / plain skorch fit"),
+    "full_plain": (1.25, "(4) AutoCLR.fit / plain skorch fit"),  # issue 14
     "rss_ratio": (1.10, "(5) peak RSS, AutoCLR.fit / plain fit"),
     "cuda_ratio": (1.10, "(5) peak CUDA memory, AutoCLR.fit / plain fit"),
 }
@@ -435,6 +435,7 @@ def run_problem(p: Problem, device="cpu", repeats=5, seed=0, peer=None, log=prin
         "problem": asdict(p),
         "n_iter": n_done,
         "n_iter_planned": result.n_iter,
+        "fit_iter": result.fit_iter,
         "n_train": result.n_train,
         "n_valid": result.n_valid,
         "n_eval": len(result.scores),

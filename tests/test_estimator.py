@@ -159,9 +159,11 @@ def test_verbose_prints_the_suggestion(small_digits, capsys, make_net):
     assert "84 iterations" in out
     assert ("note: policy='auto': 'triangular' for a classifier's fit of 84 iterations "
             "(under 100)" in out)
-    # the range test (16 epochs of 7 batches) is longer than this fit: said, with a way
-    assert ("note: the range test ran 112 iterations, more than the fit's 84 "
-            "(range_test_iter='auto': 16 epochs, at least 100 iterations" in out)
+    # the range test (a quarter of the fit, raised to the floor) is longer than this
+    # fit: said, with a way
+    assert ("note: the range test ran 100 iterations, more than the fit's 84 "
+            "(range_test_iter='auto': 16 epochs or a quarter of the fit, at least 100 "
+            "iterations" in out)
     assert "pass base_lr_ and max_lr_ as base_lr and max_lr" in out
     assert "why:" in out
     AutoCLR(make_net(max_epochs=24), random_state=0, verbose=1).fit(X, y)
@@ -435,15 +437,17 @@ def test_device_auto_is_cuda_then_mps_then_cpu(small_digits, make_net, monkeypat
 def test_the_reading_is_scaled_to_a_test_as_long_as_the_fit(digits, make_net):
     X, _, y, _ = digits
     # 1,000 rows: the range test trains on 800 (13 batches of 64), 16 epochs = 208
-    # iterations; the fit, 36 epochs of 800 rows under skorch's split, is 468 iterations
+    # iterations; the fit, 36 epochs of 800 rows under skorch's split, is 468
+    # iterations, and the test at most a quarter of them: 117
     auto = AutoCLR(make_net(max_epochs=36), random_state=0).fit(X[:1000], y[:1000])
     rt, plan = auto.range_test_, auto.cycle_plan_
-    assert rt.fit_iter == plan.n_iter == 468 and rt.n_iter == 208
-    factor = (208 / 400) ** 0.5
+    assert rt.fit_iter == plan.n_iter == 468 and rt.n_iter == 117
+    factor = (117 / 400) ** 0.5
     assert rt.bounds.length_factor == pytest.approx(factor)
-    assert "Both scaled by 0.72" in repr(auto.suggestion_)
+    assert "Both scaled by 0.54" in repr(auto.suggestion_)
     public = range_test(make_net(max_epochs=36), X[:1000], y[:1000], random_state=0)
     assert public.fit_iter == 36 * 13  # max_epochs over the test's own training split
+    assert public.n_iter == 117  # capped by the same quarter
     same = read_bounds(replace(rt, fit_iter=None), "accuracy")
     assert auto.max_lr_ == pytest.approx(factor * same.max_lr)
     assert auto.base_lr_ == pytest.approx(factor * same.base_lr)

@@ -113,7 +113,10 @@ def test_dask_search(capsys):
 
 
 def test_cnn_digits():
-    auto, accuracy = _run("cnn_digits", max_epochs=12, width=4, n_samples=800,
+    # the example's own 24 epochs: at 12 (84 iterations, a range test of 100) one seed
+    # in twelve reads a max_lr at which this 4-channel net does not learn, with a test
+    # of 100 iterations as with one of 112 (seeds 0 and 11)
+    auto, accuracy = _run("cnn_digits", max_epochs=24, width=4, n_samples=800,
                           verbose=0, device="cpu")
     assert auto.net_.module_.features[0].out_channels == 4
     assert auto.n_features_in_ == 1  # images (n, 1, 8, 8) went in as they are

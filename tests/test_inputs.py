@@ -187,20 +187,21 @@ def test_cycles_are_counted_in_the_batches_skorch_iterates(digits600, drop_last)
     batch_size: 480 training rows in batches of 16 are 30 iterations an epoch."""
     X, y = digits600
     net = NeuralNetClassifier(MLP, module__n_features=64, module__hidden=32,
-                              **{**COMMON, "batch_size": 128, "max_epochs": 8},
+                              **{**COMMON, "batch_size": 128, "max_epochs": 20},
                               iterator_train__batch_size=16,
                               iterator_train__drop_last=drop_last)
-    auto = AutoCLR(net, n_cycles=2, step_size_factor=2, random_state=0).fit(X, y)
+    auto = AutoCLR(net, n_cycles=1, step_size_factor=10, random_state=0).fit(X, y)
     per_epoch = 30  # 600 rows, skorch's 20 % split: 480 (a whole number of batches)
     assert auto.cycle_plan_.iterations_per_epoch == per_epoch
-    assert auto.step_size_ == 2 * per_epoch
+    assert auto.step_size_ == 10 * per_epoch
     batches = [len([b for b in epoch["batches"] if "train_loss" in b])
                for epoch in auto.net_.history]
     assert batches == [per_epoch] * len(batches)
-    assert auto.n_cycles_run_ == 2 and len(batches) == 8
-    # 16 epochs of its own 480-row split in batches of 16, clipped to 400 (in batches
-    # of 128 it would be 16 x 4 = 64, raised to the floor of 100)
-    assert auto.range_test_.n_iter == 400
+    assert auto.n_cycles_run_ == 1 and len(batches) == 20
+    # 16 epochs of its own 480-row split in batches of 16 is 480, over both the 400
+    # iterations at most and a quarter of the fit's 600: 150 (in batches of 128 it
+    # would be 16 x 4 = 64, raised to the floor of 100)
+    assert auto.range_test_.n_iter == 150
 
 
 def test_drop_last_counts_only_whole_batches(digits600):

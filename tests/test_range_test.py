@@ -42,6 +42,15 @@ def test_auto_length_is_a_few_epochs_within_bounds():
     assert auto_n_iter(10**6, 64) == 400  # capped for large data
 
 
+def test_auto_length_is_at_most_a_quarter_of_the_fit():
+    # speed.py's 2,000 rows: 16 epochs of 25 batches, for a 30-epoch fit of 750
+    assert auto_n_iter(1600, 64) == 400
+    assert auto_n_iter(1600, 64, fit_iter=750) == 187
+    assert auto_n_iter(1600, 64, fit_iter=1600) == 400  # a quarter is 400: no change
+    assert auto_n_iter(200, 64, fit_iter=60) == 100  # never under the floor
+    assert auto_n_iter(400, 64, fit_iter=300) == 100  # 112 for the epochs, 75 a quarter
+
+
 def test_divergence_stops_the_test_early(small_digits, make_net):
     X, y = small_digits
     net = make_net()

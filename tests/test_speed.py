@@ -131,8 +131,10 @@ def test_gpu_check_without_cuda_says_so(gpu_check):
 def test_gpu_check_runs_its_code_path_on_a_tiny_cpu_problem(gpu_check, capsys):
     results, memory, syncs = gpu_check.main(["--cpu-tiny", "--no-memory"])
     (result,) = results
-    # 256 samples, 51 held out, batches of 32: the range test's automatic length
-    assert result["n_iter_planned"] == auto_n_iter(256 - 51, 32)
+    # 256 samples, 51 held out, batches of 32: the range test's automatic length, for
+    # a fit of max_epochs over those 205 rows
+    assert result["fit_iter"] == result["problem"]["max_epochs"] * 7
+    assert result["n_iter_planned"] == auto_n_iter(256 - 51, 32, fit_iter=result["fit_iter"])
     # the test ran its planned length exactly when it did not stop early
     completed = result["n_iter"] == result["n_iter_planned"]
     assert (result["stop_reason"] == "completed") == completed
