@@ -24,9 +24,7 @@ About two minutes on 2 cores.
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,11 +33,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from machine import machine_info  # noqa: E402
 from realdata import (  # noqa: E402
     SGD_LR,
     TOL_ORACLE,
-    publish,
+    block_args,
+    block_head,
+    finish,
+    nest,
     run_autoclr,
     run_fixed,
     run_parallel,
@@ -146,9 +146,7 @@ def _mean(results, name, check, contender):
 def report(results, wall):
     tables = {p.name: p for p in _tables()}
     L = [MARK_BEGIN, "",
-         f"Command: `python benchmarks/heldout_defaults.py`, "
-         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {wall / 60:.1f} min.  ",
-         f"Machine: {machine_info()}.", "",
+         *block_head("heldout_defaults.py", wall),
          "Test score (R^2 for regressions, accuracy), mean over 5 seeds; the change is the "
          "default minus the setting it replaced, **bold** beyond the benchmarks' tolerance "
          "(0.01 R^2, 0.5 pp).", ""]
@@ -188,20 +186,12 @@ def report(results, wall):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--no-doc", action="store_true", help="print, do not write the doc")
-    parser.add_argument("--jobs", type=int, default=2)
-    args = parser.parse_args(argv)
+    args = block_args(__doc__, argv)
     runs, wall = run_parallel(run_one, tasks(), args.jobs)
-    results = {}
-    for name, check, c, seed, rec in runs:
-        results.setdefault(name, {}).setdefault(check, {}).setdefault(c, {})[str(seed)] = rec
-    block = report(results, wall)
-    print(block)
-    if not args.no_doc:
-        publish(block, (MARK_BEGIN, MARK_END),
-                "The new defaults on tables no benchmark had used", raw=RAW, runs=results)
-    return 0
+    results = nest(runs)  # results[name][check][contender][seed]
+    return finish(args, report(results, wall), (MARK_BEGIN, MARK_END),
+                  "The new defaults on tables no benchmark had used", raw=RAW,
+                  runs=results)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,7 @@ About five minutes on 2 cores.
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,8 +35,17 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from machine import machine_info  # noqa: E402
-from realdata import SGD_LR, TOL_ORACLE, publish, run_autoclr, run_fixed, run_parallel  # noqa: E402
+from realdata import (  # noqa: E402
+    SGD_LR,
+    TOL_ORACLE,
+    block_args,
+    block_head,
+    finish,
+    nest,
+    run_autoclr,
+    run_fixed,
+    run_parallel,
+)
 from realdata_problems import RealProblem, _rdata, _table  # noqa: E402
 
 import autoclr._range_test as range_test_module  # noqa: E402
@@ -151,9 +158,7 @@ def _iter_cost(results, name, protocol, contender):
 def report(results, wall):
     tables = {p.name: p for p in _tables()}
     L = [MARK_BEGIN, "",
-         f"Command: `python benchmarks/heldout_length.py`, "
-         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {wall / 60:.1f} min.  ",
-         f"Machine: {machine_info()}.", "",
+         *block_head("heldout_length.py", wall),
          "Test score (R^2 for regressions, accuracy), mean over 5 seeds; the change is the "
          "default minus `uncapped`, **bold** beyond the benchmarks' tolerance (0.01 R^2, "
          "0.5 pp). Range test: iterations, capped / uncapped. max_lr spread: the largest "
@@ -208,22 +213,12 @@ def report(results, wall):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--no-doc", action="store_true", help="print, do not write the doc")
-    parser.add_argument("--jobs", type=int, default=2)
-    args = parser.parse_args(argv)
+    args = block_args(__doc__, argv)
     runs, wall = run_parallel(run_one, tasks(), args.jobs)
-    results = {}
-    for name, protocol, c, seed, rec in runs:
-        results.setdefault(name, {}).setdefault(protocol, {}).setdefault(c, {})[
-            str(seed)] = rec
-    block = report(results, wall)
-    print(block)
-    if not args.no_doc:
-        publish(block, (MARK_BEGIN, MARK_END),
-                "The range test's cap on mid-sized tables no benchmark had used", raw=RAW,
-                runs=results)
-    return 0
+    results = nest(runs)  # results[name][protocol][contender][seed]
+    return finish(args, report(results, wall), (MARK_BEGIN, MARK_END),
+                  "The range test at most a quarter of the fit (cost)", raw=RAW,
+                  runs=results)
 
 
 if __name__ == "__main__":

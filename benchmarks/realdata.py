@@ -985,6 +985,45 @@ def publish(block, marks, heading, raw=None, runs=None, indent=None):
     print("wrote " + ", ".join(str(p.relative_to(ROOT)) for p in written))
 
 
+def block_args(doc, argv=None, jobs=True, extra=()):
+    """The options of a one-block script: ``--no-doc``, and ``--jobs`` (default 2)
+    when it runs in parallel; ``extra``: ``(name, kwargs)`` of more options."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--no-doc", action="store_true", help="print, do not write the doc")
+    if jobs:
+        parser.add_argument("--jobs", type=int, default=2)
+    for name, kwargs in extra:
+        parser.add_argument(name, **kwargs)
+    return parser.parse_args(argv)
+
+
+def block_head(script, seconds):
+    """The first lines of a one-block script's block: its command, when, how long, and
+    the machine."""
+    return [f"Command: `python benchmarks/{script}`, "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {seconds / 60:.1f} min.  ",
+            f"Machine: {machine_info()}.", ""]
+
+
+def nest(runs):
+    """``(key, ..., seed, record)`` rows as ``results[key]...[str(seed)] = record``."""
+    results = {}
+    for *keys, seed, rec in runs:
+        level = results
+        for key in keys:
+            level = level.setdefault(key, {})
+        level[str(seed)] = rec
+    return results
+
+
+def finish(args, block, marks, heading, **publish_kwargs):
+    """Print a one-block script's block, and publish it unless ``--no-doc``."""
+    print(block)
+    if not args.no_doc:
+        publish(block, marks, heading, **publish_kwargs)
+    return 0
+
+
 def run_parallel(run_one, tasks, jobs):
     """``run_one(*task)`` for every task in ``jobs`` processes: the returns, and the
     seconds they took."""

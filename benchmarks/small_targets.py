@@ -21,7 +21,6 @@ About half a minute on 2 cores. Seeds are ``random_state`` for AutoCLR and
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 import warnings
@@ -144,9 +143,9 @@ def report(diabetes, iris, wall):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--no-doc", action="store_true", help="print, do not write the doc")
-    args = parser.parse_args(argv)
+    from realdata import block_args, finish
+
+    args = block_args(__doc__, argv, jobs=False)
     torch.set_num_threads(1)
     _fit(iris_net(), *iris_data(), 0, auto=False)  # untimed: the process's first fit warms up
     t = time.perf_counter()
@@ -154,12 +153,8 @@ def main(argv=None):
     block, checks = report(diabetes, iris, time.perf_counter() - t)
     for name, ok, detail in checks:
         print(f"[{'pass' if ok else 'FAIL'}] {name}: {detail}")
-    print(block)
-    if not args.no_doc:
-        from realdata import publish
-
-        publish(block, (MARK_BEGIN, MARK_END), "Issue 14's named checks: diabetes and iris")
-    return 0
+    return finish(args, block, (MARK_BEGIN, MARK_END),
+                  "Issue 14's named checks: diabetes and iris")
 
 
 if __name__ == "__main__":

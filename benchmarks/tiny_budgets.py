@@ -25,9 +25,7 @@ Run from the repository root (about 3 minutes on 2 cores)::
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -35,14 +33,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from machine import machine_info  # noqa: E402
 from realdata import (  # noqa: E402
     ADAM_LR,
     SGD_LR,
     TOL_ORACLE,
     _grid_id,
+    block_args,
+    block_head,
+    finish,
     grid_lrs,
-    publish,
+    nest,
     run_autoclr,
     run_fixed,
     run_parallel,
@@ -72,9 +72,9 @@ def run_one(name, seed, contender):
         params = {} if contender == "autoclr" else {"policy": contender[8:-1]}
         rec = run_autoclr(problem, seed, params)
         rec.pop("curves", None)
-        return name, seed, contender, rec
+        return name, contender, seed, rec
     lr = next(lr for lr in grid_lrs(problem) if _grid_id(lr) == contender)
-    return name, seed, contender, run_fixed(problem, seed, lr=lr)
+    return name, contender, seed, run_fixed(problem, seed, lr=lr)
 
 
 def contenders(problem):
@@ -110,9 +110,7 @@ def _tol(row):
 
 def report(rows, field, wall):
     L = [MARK_BEGIN, "",
-         f"Command: `python benchmarks/tiny_budgets.py`, "
-         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {wall / 60:.1f} min.  ",
-         f"Machine: {machine_info()}.", "",
+         *block_head("tiny_budgets.py", wall),
          f"Every small table at `batch_size={BATCH_SIZE}`, {EPOCHS} epochs, skorch's default "
          f"split, seeds {', '.join(map(str, SEEDS))}. `oracle`: the fixed LR with the best "
          "seed-mean test score of 7; `sgd`: the net at skorch's lr=0.01 (Adam's 1e-3 on "
@@ -145,23 +143,15 @@ def report(rows, field, wall):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--no-doc", action="store_true", help="print, do not write the doc")
-    parser.add_argument("--jobs", type=int, default=2)
-    args = parser.parse_args(argv)
+    args = block_args(__doc__, argv)
     problems = _problems()
     tasks = [(p.name, s, c) for p in problems for s in SEEDS for c in contenders(p)]
     runs, wall = run_parallel(run_one, tasks, args.jobs)
-    results = {}
-    for name, seed, c, rec in runs:
-        results.setdefault(name, {}).setdefault(c, {})[str(seed)] = rec
+    results = nest(runs)  # results[name][contender][seed]
     rows, field = summarize(results, problems)
-    block = report(rows, field, wall)
-    print(block)
-    if not args.no_doc:
-        publish(block, (MARK_BEGIN, MARK_END), "Tiny budgets (under about 100 iterations)",
-                raw=RAW, runs=results, indent=1)
-    return 0
+    return finish(args, report(rows, field, wall), (MARK_BEGIN, MARK_END),
+                  "Tiny budgets (under about 100 iterations)", raw=RAW, runs=results,
+                  indent=1)
 
 
 if __name__ == "__main__":
