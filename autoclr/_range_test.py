@@ -63,8 +63,9 @@ from ._validation import RAMPS, check_data_size, check_net, check_params
 __all__ = ["RangeTestResult", "range_test", "run_range_test", "DivergenceWatch"]
 
 #: range-test length in epochs when ``n_iter="auto"``, and its bounds in iterations
-# 16 epochs: the detected bounds vary at most 2x across seeds on every benchmark
-# problem, against up to 3x after 8 (docs/benchmarks.md, "Range-test length")
+# 16 epochs: the detected bounds varied at most 2x across seeds on every problem of
+# the tuning suite, against up to 3x after 8 (docs/benchmarks.md, "Range-test length";
+# measured before the quarter cap below, which shortens those problems' tests)
 AUTO_EPOCHS, MIN_AUTO_ITER, MAX_AUTO_ITER = 16, 100, 400
 #: ... and at most this share of the iterations of the fit it serves (never below
 #: ``MIN_AUTO_ITER``); ``None``: no such cap. A quarter keeps ``AutoCLR.fit`` within
