@@ -39,14 +39,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from realdata import (  # noqa: E402
     SGD_LR,
-    TOL_ORACLE,
+    beyond,
     block_args,
     block_head,
+    change_cell,
     finish,
     nest,
     run_autoclr,
     run_fixed,
     run_parallel,
+    tolerance,
 )
 from realdata_problems import _SMALL_GROUP, RealProblem, _rdata, _table  # noqa: E402
 
@@ -170,24 +172,19 @@ def report(results, wall):
         L += [f"**{what}.**", "",
               f"| table | source | rows | fit iterations | default | `{other}` | change | "
               "SGD lr=0.01 |", "|---|---|---|---|---|---|---|---|"]
-        diffs, wins, losses = [], 0, 0
+        diffs, vs_sgd, tols = [], [], []
         for n in names:
             p, r = tables[n], results[n][check]
             d, o = _mean(results, n, check, "autoclr"), _mean(results, n, check, "other")
-            tol = TOL_ORACLE["acc" if p.classifier else "r2"]
+            s = _mean(results, n, check, "sgd")
             diffs.append(d - o)
-            wins += d - o > tol
-            losses += o - d > tol
-            change = f"{d - o:+.3f}"
-            change = f"**{change}**" if abs(d - o) > tol else change
+            vs_sgd.append(d - s)
+            tols.append(tolerance(p.classifier))
             L.append(f"| `{n}` | {p.source.split(' ', 1)[1]} | {p.data().n_rows} | "
-                     f"{r['autoclr']['0']['fit_iter']} | {d:.3f} | {o:.3f} | {change} | "
-                     f"{_mean(results, n, check, 'sgd'):.3f} |")
-        vs_sgd = [_mean(results, n, check, "autoclr") - _mean(results, n, check, "sgd")
-                  for n in names]
-        tols = [TOL_ORACLE["acc" if tables[n].classifier else "r2"] for n in names]
-        ahead = sum(v > t for v, t in zip(vs_sgd, tols))
-        behind = sum(-v > t for v, t in zip(vs_sgd, tols))
+                     f"{r['autoclr']['0']['fit_iter']} | {d:.3f} | {o:.3f} | "
+                     f"{change_cell(d - o, tols[-1])} | {s:.3f} |")
+        wins, losses = beyond(diffs, tols)
+        ahead, behind = beyond(vs_sgd, tols)
         L += ["", f"Mean change {np.mean(diffs):+.4f}; beyond the tolerance: {wins} better, "
                   f"{losses} worse, of {len(names)}. Against SGD at lr=0.01, beyond the "
                   f"tolerance: the default ahead on {ahead}, behind on {behind}, of "

@@ -37,14 +37,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from realdata import (  # noqa: E402
     SGD_LR,
-    TOL_ORACLE,
+    beyond,
     block_args,
     block_head,
+    change_cell,
     finish,
     nest,
     run_autoclr,
     run_fixed,
     run_parallel,
+    tolerance,
 )
 from realdata_problems import RealProblem, _rdata, _table  # noqa: E402
 
@@ -171,7 +173,7 @@ def report(results, wall):
               "| table | source | rows | fit iterations | range test | default | "
               "`uncapped` | change | SGD lr=0.01 | max_lr spread | cost |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
-        diffs, better, worse, ahead, behind = [], 0, 0, 0, 0
+        diffs, vs_sgd, tols = [], [], []
         costs = {c: [] for c in ("default", "uncapped")}
         spreads = {c: [] for c in ("default", "uncapped")}
         for n, p in tables.items():
@@ -180,12 +182,9 @@ def report(results, wall):
             d = _mean(results, n, protocol, "default")
             u = _mean(results, n, protocol, "uncapped")
             s = _mean(results, n, protocol, "sgd")
-            tol = TOL_ORACLE["acc" if p.classifier else "r2"]
             diffs.append(d - u)
-            better, worse = better + (d - u > tol), worse + (u - d > tol)
-            ahead, behind = ahead + (d - s > tol), behind + (s - d > tol)
-            change = f"{d - u:+.3f}"
-            change = f"**{change}**" if abs(d - u) > tol else change
+            vs_sgd.append(d - s)
+            tols.append(tolerance(p.classifier))
             r0 = {c: _runs(results, n, protocol, c)[0] for c in ("default", "uncapped")}
             for c in costs:
                 costs[c].append(_cost(results, n, protocol, c))
@@ -193,12 +192,15 @@ def report(results, wall):
             L.append(
                 f"| `{n}` | {p.source.split(' ', 1)[1]} | {p.data().n_rows} | "
                 f"{r0['default']['fit_iter']} | {r0['default']['rt_planned']} / "
-                f"{r0['uncapped']['rt_planned']} | {d:.3f} | {u:.3f} | {change} | {s:.3f} | "
+                f"{r0['uncapped']['rt_planned']} | {d:.3f} | {u:.3f} | "
+                f"{change_cell(d - u, tols[-1])} | {s:.3f} | "
                 f"{spreads['default'][-1]:.2f}x / {spreads['uncapped'][-1]:.2f}x | "
                 f"{costs['default'][-1]:.2f}x "
                 f"({_iter_cost(results, n, protocol, 'default'):.2f}) / "
                 f"{costs['uncapped'][-1]:.2f}x "
                 f"({_iter_cost(results, n, protocol, 'uncapped'):.2f}) |")
+        better, worse = beyond(diffs, tols)
+        ahead, behind = beyond(vs_sgd, tols)
         L += ["", f"Mean change {np.mean(diffs):+.4f}; beyond the tolerance: {better} better, "
                   f"{worse} worse, of {len(diffs)}. Against SGD at lr=0.01, beyond the "
                   f"tolerance: the default ahead on {ahead}, behind on {behind}. max_lr "

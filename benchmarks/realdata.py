@@ -997,6 +997,23 @@ def block_args(doc, argv=None, jobs=True, extra=()):
     return parser.parse_args(argv)
 
 
+def tolerance(classifier):
+    """The benchmarks' tolerance on a score: 0.5 pp accuracy, or 0.01 R^2."""
+    return TOL_ORACLE["acc" if classifier else "r2"]
+
+
+def change_cell(diff, tol):
+    """A change of score for a table cell, **bold** beyond the tolerance."""
+    cell = f"{diff:+.3f}"
+    return f"**{cell}**" if abs(diff) > tol else cell
+
+
+def beyond(diffs, tols):
+    """How many changes exceed their tolerance upwards and downwards."""
+    return (sum(d > t for d, t in zip(diffs, tols)),
+            sum(-d > t for d, t in zip(diffs, tols)))
+
+
 def block_head(script, seconds):
     """The first lines of a one-block script's block: its command, when, how long, and
     the machine."""

@@ -36,7 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from realdata import (  # noqa: E402
     ADAM_LR,
     SGD_LR,
-    TOL_ORACLE,
     _grid_id,
     block_args,
     block_head,
@@ -46,6 +45,7 @@ from realdata import (  # noqa: E402
     run_autoclr,
     run_fixed,
     run_parallel,
+    tolerance,
 )
 from realdata_problems import get_problems  # noqa: E402
 
@@ -103,11 +103,6 @@ def summarize(results, problems):
     return rows, field
 
 
-def _tol(row):
-    """0.5 pp accuracy or 0.01 R^2, as in the real-data benchmark."""
-    return TOL_ORACLE["acc" if row["classifier"] else "r2"]
-
-
 def report(rows, field, wall):
     L = [MARK_BEGIN, "",
          *block_head("tiny_budgets.py", wall),
@@ -130,9 +125,10 @@ def report(rows, field, wall):
           "|---|" + "---|" * len(field)]
     L.append("| mean rank | " + " | ".join(
         f"{np.mean([r['ranks'][c] for r in rows]):.2f}" for c in field) + " |")
+    within = {c: sum(r["means"][c] >= r["means"]["oracle"] - tolerance(r["classifier"])
+                     for r in rows) for c in field}
     L.append("| within tolerance of the oracle | " + " | ".join(
-        f"{sum(r['means'][c] >= r['means']['oracle'] - _tol(r) for r in rows)}"
-        f"/{len(rows)}" for c in field) + " |")
+        f"{within[c]}/{len(rows)}" for c in field) + " |")
     L.append("| mean score | " + " | ".join(
         f"{np.mean([r['means'][c] for r in rows]):.4f}" for c in field) + " |")
     tiny = [r for r in rows if r["fit_iter"] < 100]
