@@ -2,7 +2,7 @@
 
 For every table of the small-tables group and 5 seeds, AutoCLR's own range test and
 reading (``AutoCLR(net, random_state=seed).suggest``: the seed it draws, its length,
-its fallbacks, the reading scaled to the fit), and three diagnostics, each on range
+its fallbacks, the reading scaled to the fit), and five diagnostics, each on range
 tests only (no fit):
 
 - **bagged**: the same test, read 100 more times on bootstrap resamples of its
