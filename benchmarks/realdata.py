@@ -1227,7 +1227,11 @@ def run(args, raw, peers_path, curves_path):
                                        optimizer=p.optimizer, batch_size=p.batch_size,
                                        max_epochs=p.max_epochs)
         if group == "small":
-            raw["problems"][p.name].update(protocol=p.protocol, hidden=p.module_params["hidden"])
+            # every grid LR's test score per seed, for the report's hindsight check
+            raw["problems"][p.name].update(
+                protocol=p.protocol, hidden=p.module_params["hidden"],
+                grid_scores={_grid_id(lr): [runs[(p.name, seed, _grid_id(lr))].get("score")
+                                            for seed in seeds] for lr in grid_lrs(p)})
         # the small group's oracle: the grid LR with the best mean test score over the seeds
         oracle_run = seed_mean_oracle(p, seeds, runs) if group == "small" else None
         for seed in seeds:
