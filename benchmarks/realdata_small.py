@@ -191,9 +191,9 @@ def _protocol_section(results, infos, s):
               "is within the tolerance of the best LR's mean on the other 2 in "
               f"{np.mean(shares):.0%} of the splits (mean over the tables; at least 90 % "
               f"of the splits on {sum(v >= 0.9 for v in shares)} of {len(shares)} "
-              "tables). A fixed LR chosen knowing other seeds' test scores is the best a "
-              "fixed LR can be chosen; two seeds' means are noisier than five's, so this "
-              "understates it somewhat."]
+              "tables). No fixed LR can be chosen better than on other seeds' test "
+              "scores. Two seeds' means are noisier than five's, so a comparison of "
+              "five-seed means would give a somewhat higher share."]
     L += ["", "Mean rank over the tables (1 = best; the oracle in the field); within: tables "
           "where the contender's seed-mean score is within the tolerance of the oracle's "
           "(issue 14's 90 % target, for every contender); AutoCLR ahead of / behind the "

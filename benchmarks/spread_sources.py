@@ -44,6 +44,7 @@ from unittest import mock
 
 import numpy as np
 import torch
+from scipy.stats import gmean
 
 import autoclr._range_test as rt_mod
 import autoclr._suggest as suggest_mod
@@ -153,13 +154,9 @@ def _run_seed(problem, data, seed):
     # other draws: seeds no table's own test uses (SEEDS + seed, 2 * SEEDS + seed)
     draws = (SEEDS + seed, 2 * SEEDS + seed)
     half = dict(range_test_iter=max(s.range_test.n_iter // 2, 2))
-    out["two_halves"] = _geometric_mean([suggest(d, half).max_lr for d in draws])
-    out["three_tests"] = _geometric_mean([s.max_lr] + [suggest(d).max_lr for d in draws])
+    out["two_halves"] = gmean([suggest(d, half).max_lr for d in draws])
+    out["three_tests"] = gmean([s.max_lr] + [suggest(d).max_lr for d in draws])
     return out
-
-
-def _geometric_mean(values):
-    return float(np.exp(np.mean(np.log(values))))
 
 
 def _patched_run(score_on):
